@@ -1,0 +1,94 @@
+"""Apache Airflow provider that removes HubSpot CRM associations safely and at scale.
+
+Importing this package is cheap: Airflow calls `get_provider_info()` at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+CONN_TYPE = "hubspot"
+
+HOOK_CLASS = "airflow_provider_hubassoc.hooks.hubspot.HubSpotHook"
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden_fields": ["schema", "port", "login"],
+    "relabeling": {"host": "Base URL", "password": "Access token (private app or service key)"},
+    "placeholders": {
+        "host": "https://api.hubapi.com (default); http:// only for loopback, e.g. the simulator",
+        "password": "pat-na1-... (leave empty for OAuth)",
+        "extra": '{"api_version": "2026-03", "rate_limit_tier": "professional"}',
+    },
+}
+
+CONN_FIELDS: dict[str, Any] = {
+    "api_version": {
+        "label": "API version",
+        "description": "Date version or v4 (legacy paths). Operators may override it.",
+        "schema": {"type": ["string", "null"], "default": "2026-03",
+                   "enum": ["2025-09", "2026-03", "2026-09", "v4"]},
+    },
+    "rate_limit_tier": {
+        "label": "Rate-limit tier",
+        "description": "Requests per rolling 10 s: free/starter 100, professional/enterprise 190, "
+                       "limit_increase 250, oauth 110.",
+        "schema": {"type": ["string", "null"], "default": "free",
+                   "enum": ["free", "starter", "professional", "enterprise", "limit_increase", "oauth"]},
+    },
+    "rate_limit": {
+        "label": "Requests per window (overrides the tier)",
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+    },
+    "max_batch_size": {
+        "label": "Maximum inputs per archive request",
+        "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},
+    },
+    "client_id": {"label": "OAuth client id", "schema": {"type": ["string", "null"]}},
+    "client_secret": {"label": "OAuth client secret", "schema": {"type": ["string", "null"], "format": "password"}},
+    "refresh_token": {"label": "OAuth refresh token", "schema": {"type": ["string", "null"], "format": "password"}},
+    "connect_timeout": {"label": "Connect timeout (s)", "schema": {"type": ["number", "null"], "default": 10}},
+    "read_timeout": {"label": "Read timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
+    "max_retries": {"label": "Retries per request", "schema": {"type": ["integer", "null"], "default": 5}},
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Entry point read by Airflow's providers manager. No imports, no network."""
+    return {
+        "package-name": "airflow-provider-hubassoc",
+        "name": "HubSpot Associations",
+        "description": "Remove HubSpot CRM associations and association labels from Airflow DAGs.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "HubSpot",
+                "external-doc-url": "https://developers.hubspot.com/docs/api/crm/associations",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.hooks.hubspot"]}],
+        "operators": [
+            {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.operators.archive"]}
+        ],
+        "sensors": [
+            {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.sensors.batch_status"]}
+        ],
+        "triggers": [
+            {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.triggers.batch_status"]}
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": HOOK_CLASS,
+                "hook-name": "HubSpot",
+                "ui-field-behaviour": {
+                    "hidden-fields": UI_FIELD_BEHAVIOUR["hidden_fields"],
+                    "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+                    "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+                },
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+    }

@@ -1,0 +1,97 @@
+"""One small hierarchy of typed HubSpot errors. None of them ever carries a token."""
+
+from __future__ import annotations
+
+
+class HubSpotError(Exception):
+    """Base of every error the client raises after a request was attempted.
+
+    `fatal` errors make going on pointless (bad token, missing scopes, day's budget spent):
+    operators stop at once and fail the task without Airflow retries.
+    """
+
+    fatal: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str | None = None,
+        correlation_id: str | None = None,
+        hubspot_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.correlation_id = correlation_id
+        self.hubspot_message = hubspot_message
+
+    def __str__(self) -> str:
+        parts = [super().__str__()]
+        meta = [f"status={self.status}" if self.status is not None else None,
+                f"category={self.category}" if self.category else None,
+                f"correlationId={self.correlation_id}" if self.correlation_id else None]
+        shown = [m for m in meta if m]
+        if shown:
+            parts.append(f"({', '.join(shown)})")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class HubSpotConfigError(HubSpotError, ValueError):
+    """A connection or argument is unusable (plain HTTP to a remote host, unknown version...)."""
+
+    fatal = True
+
+
+class HubSpotAuthError(HubSpotError):
+    """401: the token is missing, invalid or expired and could not be refreshed."""
+
+    fatal = True
+
+
+class HubSpotMissingScopesError(HubSpotError):
+    """403 MISSING_SCOPES: the app lacks scopes; `required_scopes` lists what HubSpot named."""
+
+    fatal = True
+
+    def __init__(self, message: str, *, required_scopes: list[str] | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.required_scopes = list(required_scopes or [])
+
+
+class HubSpotRateLimitError(HubSpotError):
+    """429 TEN_SECONDLY_ROLLING still failing after retries; `retry_after` is the wait HubSpot asked."""
+
+    def __init__(
+        self, message: str, *, policy_name: str | None = None, retry_after: float | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.policy_name = policy_name
+        self.retry_after = retry_after
+
+
+class HubSpotDailyLimitError(HubSpotRateLimitError):
+    """429 DAILY: the account's budget for the day is spent; retrying before midnight is pointless."""
+
+    fatal = True
+
+
+class HubSpotValidationError(HubSpotError):
+    """400: HubSpot refused the request body."""
+
+
+class HubSpotNotFoundError(HubSpotError):
+    """404: unknown object type, path or record."""
+
+
+class HubSpotServerError(HubSpotError):
+    """5xx still failing after retries."""
+
+
+class HubSpotTransportError(HubSpotError):
+    """Connection reset, timeout or unreadable reply, still failing after retries."""

@@ -1,0 +1,71 @@
+"""Association types and the request inputs of batch archive and label archive."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_hubassoc.models.identifiers import RecordId
+
+
+class AssociationCategory(str, Enum):
+    """Who defined a label. The category must match the label, or HubSpot leaves it in place."""
+
+    HUBSPOT_DEFINED = "HUBSPOT_DEFINED"
+    USER_DEFINED = "USER_DEFINED"
+    INTEGRATOR_DEFINED = "INTEGRATOR_DEFINED"
+    WORK = "WORK"
+
+
+# HubSpot-defined *unlabeled* type ids: archiving one removes every label of the pair.
+UNLABELED_TYPE_IDS: dict[tuple[str, str], int] = {
+    ("contacts", "companies"): 279,
+    ("companies", "contacts"): 280,
+    ("deals", "companies"): 341,
+    ("companies", "deals"): 342,
+    ("companies", "tickets"): 340,
+    ("tickets", "companies"): 339,
+}
+
+
+class AssociationType(BaseModel):
+    """One association label, as HubSpot's request bodies name it."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    category: AssociationCategory = Field(alias="associationCategory")
+    type_id: int = Field(alias="associationTypeId", gt=0)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"associationCategory": self.category.value, "associationTypeId": self.type_id}
+
+
+class BatchArchiveInput(BaseModel):
+    """Remove every association from one record to each of `to_ids`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    from_id: RecordId
+    to_ids: tuple[RecordId, ...] = Field(min_length=1)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"from": {"id": self.from_id}, "to": [{"id": to_id} for to_id in self.to_ids]}
+
+
+class LabelArchiveInput(BaseModel):
+    """Remove the given labels between one pair of records."""
+
+    model_config = ConfigDict(frozen=True)
+
+    from_id: RecordId
+    to_id: RecordId
+    types: tuple[AssociationType, ...] = Field(min_length=1)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "from": {"id": self.from_id},
+            "to": {"id": self.to_id},
+            "types": [t.to_wire() for t in self.types],
+        }

@@ -1,0 +1,116 @@
+"""HubSpot's replies: batch bodies, per-input errors, top-level errors, labels and read-backs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_hubassoc.models.associations import AssociationCategory
+
+
+class BatchStatus(str, Enum):
+    """A batch's status, known only from the synchronous reply (HubSpot has no poll endpoint)."""
+
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    CANCELED = "CANCELED"
+    COMPLETE = "COMPLETE"
+
+    def is_terminal(self) -> bool:
+        return self in (BatchStatus.CANCELED, BatchStatus.COMPLETE)
+
+
+class _Lenient(BaseModel):
+    """HubSpot adds fields over time; unknown ones are kept, never fatal."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True)
+
+
+class ErrorDetail(_Lenient):
+    message: str = ""
+    code: str | None = None
+    context: dict[str, list[str]] | None = None
+    in_: str | None = Field(default=None, alias="in")
+    sub_category: str | None = Field(default=None, alias="subCategory")
+
+
+class BatchErrorItem(_Lenient):
+    """One per-input error inside a 200 or 207 batch body."""
+
+    status: str = "error"
+    category: str = "UNKNOWN"
+    message: str = ""
+    context: dict[str, list[str]] = Field(default_factory=dict)
+    errors: list[ErrorDetail] = Field(default_factory=list)
+    links: dict[str, str] = Field(default_factory=dict)
+    id: str | None = None
+    sub_category: Any = Field(default=None, alias="subCategory")
+
+
+class BatchResponse(_Lenient):
+    """The body of a 200/207 batch reply."""
+
+    status: BatchStatus
+    results: list[Any] = Field(default_factory=list)
+    started_at: datetime | None = Field(default=None, alias="startedAt")
+    completed_at: datetime | None = Field(default=None, alias="completedAt")
+    requested_at: datetime | None = Field(default=None, alias="requestedAt")
+    num_errors: int | None = Field(default=None, alias="numErrors")
+    errors: list[BatchErrorItem] = Field(default_factory=list)
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class BatchResult(BaseModel):
+    """What one archive request came to: the HTTP status and, unless it was a 204, the body."""
+
+    http_status: int
+    batch: BatchResponse | None = None
+
+    @property
+    def status(self) -> BatchStatus:
+        """A bodiless 2xx (204) means HubSpot finished the work synchronously."""
+        return self.batch.status if self.batch is not None else BatchStatus.COMPLETE
+
+    @property
+    def errors(self) -> list[BatchErrorItem]:
+        return self.batch.errors if self.batch is not None else []
+
+
+class ErrorBody(_Lenient):
+    """HubSpot's top-level error body (4xx/5xx), including 429 rate-limit bodies."""
+
+    status: str = "error"
+    message: str = ""
+    correlation_id: str | None = Field(default=None, alias="correlationId")
+    category: str | None = None
+    sub_category: Any = Field(default=None, alias="subCategory")
+    errors: list[ErrorDetail] = Field(default_factory=list)
+    context: dict[str, Any] = Field(default_factory=dict)
+    links: dict[str, str] = Field(default_factory=dict)
+    error_type: str | None = Field(default=None, alias="errorType")
+    policy_name: str | None = Field(default=None, alias="policyName")
+
+
+class AssociationLabel(_Lenient):
+    """A label defined between two object types (`GET .../labels`)."""
+
+    category: AssociationCategory
+    type_id: int = Field(alias="typeId")
+    label: str | None = None
+
+
+class AssociatedRecord(_Lenient):
+    """One `to` record of a batch-read result, with the labels that link it."""
+
+    to_object_id: str = Field(alias="toObjectId")
+    association_types: list[AssociationLabel] = Field(default_factory=list, alias="associationTypes")
+
+
+class AssociationReadResult(BaseModel):
+    """A whole batch read, every page followed: from id -> its associated records."""
+
+    associations: dict[str, list[AssociatedRecord]] = Field(default_factory=dict)
+    errors: list[BatchErrorItem] = Field(default_factory=list)
