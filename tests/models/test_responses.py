@@ -1,0 +1,111 @@
+"""HubSpot reply shapes parse into models, including fields HubSpot adds later."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_hubassoc.client.errors import HubSpotConfigError
+from airflow_provider_hubassoc.client.versions import (
+    BATCH_ARCHIVE,
+    ApiVersion,
+    associations_path,
+    parse_api_version,
+)
+from airflow_provider_hubassoc.models import (
+    ArchiveSummary,
+    AssociatedRecord,
+    BatchResponse,
+    BatchResult,
+    BatchStatus,
+    ErrorBody,
+    InputValidationError,
+)
+
+
+def test_batch_body_with_errors_parses() -> None:
+    body = {
+        "status": "COMPLETE",
+        "results": [],
+        "numErrors": 1,
+        "errors": [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "No contact with id 9",
+                "context": {"fromId": ["9"]},
+                "errors": [{"message": "missing", "in": "from"}],
+                "subCategory": "crm.associations.NOT_FOUND",
+            }
+        ],
+        "startedAt": "2026-03-30T10:00:00.000Z",
+        "completedAt": "2026-03-30T10:00:00.100Z",
+        "somethingNew": 1,
+    }
+    parsed = BatchResponse.model_validate(body)
+    assert parsed.status is BatchStatus.COMPLETE
+    assert parsed.num_errors == 1
+    assert parsed.errors[0].context == {"fromId": ["9"]}
+    assert parsed.errors[0].errors[0].in_ == "from"
+    assert parsed.completed_at is not None and parsed.started_at is not None
+
+
+def test_bodiless_204_reads_as_complete_without_errors() -> None:
+    result = BatchResult(http_status=204)
+    assert result.status is BatchStatus.COMPLETE
+    assert result.errors == []
+
+
+@pytest.mark.parametrize("status", ["PENDING", "PROCESSING"])
+def test_in_flight_statuses_are_not_terminal(status: str) -> None:
+    assert not BatchStatus(status).is_terminal()
+    assert BatchStatus.CANCELED.is_terminal() and BatchStatus.COMPLETE.is_terminal()
+
+
+def test_rate_limit_error_body_parses() -> None:
+    body = ErrorBody.model_validate(
+        {"status": "error", "message": "limit", "errorType": "RATE_LIMIT", "correlationId": "c-1",
+         "policyName": "DAILY"}
+    )
+    assert body.policy_name == "DAILY" and body.error_type == "RATE_LIMIT" and body.correlation_id == "c-1"
+
+
+def test_read_result_coerces_numeric_ids() -> None:
+    record = AssociatedRecord.model_validate(
+        {"toObjectId": 123, "associationTypes": [{"category": "USER_DEFINED", "typeId": 36, "label": "Boss"}]}
+    )
+    assert record.to_object_id == "123"
+    assert record.association_types[0].type_id == 36
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("2025-09", "/crm/associations/2025-09/contacts/companies/batch/archive"),
+        ("2026-03", "/crm/associations/2026-03/contacts/companies/batch/archive"),
+        ("2026-09", "/crm/associations/2026-09/contacts/companies/batch/archive"),
+        ("v4", "/crm/v4/associations/contacts/companies/batch/archive"),
+    ],
+)
+def test_paths_for_every_version(version: str, expected: str) -> None:
+    assert associations_path(parse_api_version(version), "contacts", "companies", BATCH_ARCHIVE) == expected
+
+
+def test_default_and_refused_versions() -> None:
+    assert parse_api_version(None) is ApiVersion.V2026_03
+    with pytest.raises(HubSpotConfigError, match=r"2025-09, 2026-03, 2026-09, v4"):
+        parse_api_version("v3")
+
+
+def test_path_builder_refuses_traversal() -> None:
+    with pytest.raises(InputValidationError):
+        associations_path(ApiVersion.V4, "../../oauth", "companies", BATCH_ARCHIVE)
+
+
+def test_summary_round_trips_in_camel_case() -> None:
+    summary = ArchiveSummary(
+        operation="batch_archive", from_object_type="contacts", to_object_type="companies",
+        api_version="2026-03", started_at="2026-11-23T00:00:00Z",
+    )
+    wire = summary.to_xcom()
+    assert wire["fromObjectType"] == "contacts" and wire["totals"]["requested"] == 0
+    assert ArchiveSummary.from_xcom(wire) == summary
