@@ -28,14 +28,14 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
-# The dags folder that dag.test() walks holds the example DAGs and the test-only DAGs.
+# The dags folder that dag.test() walks holds the example DAGs and the test-only DAGs
+# (symlinks: DAG files find their data through Path(__file__).resolve()).
 for folder in (EXAMPLE_DAGS, TEST_DAGS):
     if folder.is_dir():
-        for item in folder.iterdir():
-            if item.suffix == ".py" or item.is_dir() and not item.name.startswith("__"):
-                link = _DAGS_FOLDER / item.name
-                if not link.exists():
-                    link.symlink_to(item)
+        for item in folder.glob("*.py"):
+            link = _DAGS_FOLDER / item.name
+            if not link.exists():
+                link.symlink_to(item)
 
 pytest_plugins = ["airflow_provider_hubassoc.simulator.pytest_plugin"]
 

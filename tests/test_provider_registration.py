@@ -50,7 +50,12 @@ def test_providers_manager_knows_the_package_and_connection_type() -> None:
 )
 def test_every_module_named_in_provider_info_imports(module: str) -> None:
     info = get_provider_info()
-    named = {m for kind in ("hooks", "operators", "sensors", "triggers") for e in info[kind] for m in e["python-modules"]}
+    named = {
+        m
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for e in info[kind]
+        for m in e["python-modules"]
+    }
     assert module in named
     __import__(module)
 

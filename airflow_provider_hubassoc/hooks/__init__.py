@@ -1,1 +1,5 @@
 """hooks layer."""
+
+from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
+
+__all__ = ["HubSpotHook"]

@@ -16,15 +16,34 @@ from airflow_provider_hubassoc.models import (
 from airflow_provider_hubassoc.models.identifiers import MAX_RECORD_ID
 
 
-@pytest.mark.parametrize("value", ["contacts", "companies", "line_items", "0-1", "0-2", "2-1234567", "p1234_cars"])
+@pytest.mark.parametrize(
+    "value", ["contacts", "companies", "line_items", "0-1", "0-2", "2-1234567", "p1234_cars"]
+)
 def test_valid_object_types_pass(value: str) -> None:
     assert parse_object_type(value) == value
 
 
 @pytest.mark.parametrize(
     "value",
-    ["", "../contacts", "contacts/../deals", "a%2Fb", "%2F", "contacts ", " contacts", "con tacts", "kontakté",
-     "контакты", "0-", "-1", "contacts?x=1", "contacts#", "Contacts", None, 12],
+    [
+        "",
+        "../contacts",
+        "contacts/../deals",
+        "a%2Fb",
+        "%2F",
+        "contacts ",
+        " contacts",
+        "con tacts",
+        "kontakté",
+        "контакты",
+        "0-",
+        "-1",
+        "contacts?x=1",
+        "contacts#",
+        "Contacts",
+        None,
+        12,
+    ],
 )
 def test_invalid_object_types_are_refused_naming_the_value(value: object) -> None:
     with pytest.raises(InputValidationError) as excinfo:
@@ -33,7 +52,9 @@ def test_invalid_object_types_are_refused_naming_the_value(value: object) -> Non
     assert repr(value) in str(excinfo.value)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", "1"), (42, "42"), ("007", "7"), (MAX_RECORD_ID, str(MAX_RECORD_ID))])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("1", "1"), (42, "42"), ("007", "7"), (MAX_RECORD_ID, str(MAX_RECORD_ID))]
+)
 def test_valid_record_ids_are_canonical_digit_strings(value: object, expected: str) -> None:
     assert parse_record_id(value) == expected
 
@@ -71,7 +92,11 @@ def test_inputs_serialize_to_hubspots_wire_format() -> None:
     batch = BatchArchiveInput(from_id=1, to_ids=("2", 3))
     assert batch.to_wire() == {"from": {"id": "1"}, "to": [{"id": "2"}, {"id": "3"}]}
     label = LabelArchiveInput.model_validate(
-        {"from_id": "1", "to_id": "2", "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 36}]}
+        {
+            "from_id": "1",
+            "to_id": "2",
+            "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 36}],
+        }
     )
     assert label.to_wire() == {
         "from": {"id": "1"},
@@ -91,5 +116,9 @@ def test_inputs_refuse_bad_ids_and_empty_lists() -> None:
         )
     with pytest.raises(ValueError):
         LabelArchiveInput.model_validate(
-            {"from_id": "1", "to_id": "2", "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 0}]}
+            {
+                "from_id": "1",
+                "to_id": "2",
+                "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 0}],
+            }
         )

@@ -63,8 +63,13 @@ def test_in_flight_statuses_are_not_terminal(status: str) -> None:
 
 def test_rate_limit_error_body_parses() -> None:
     body = ErrorBody.model_validate(
-        {"status": "error", "message": "limit", "errorType": "RATE_LIMIT", "correlationId": "c-1",
-         "policyName": "DAILY"}
+        {
+            "status": "error",
+            "message": "limit",
+            "errorType": "RATE_LIMIT",
+            "correlationId": "c-1",
+            "policyName": "DAILY",
+        }
     )
     assert body.policy_name == "DAILY" and body.error_type == "RATE_LIMIT" and body.correlation_id == "c-1"
 
@@ -103,8 +108,11 @@ def test_path_builder_refuses_traversal() -> None:
 
 def test_summary_round_trips_in_camel_case() -> None:
     summary = ArchiveSummary(
-        operation="batch_archive", from_object_type="contacts", to_object_type="companies",
-        api_version="2026-03", started_at="2026-11-23T00:00:00Z",
+        operation="batch_archive",
+        from_object_type="contacts",
+        to_object_type="companies",
+        api_version="2026-03",
+        started_at="2026-11-23T00:00:00Z",
     )
     wire = summary.to_xcom()
     assert wire["fromObjectType"] == "contacts" and wire["totals"]["requested"] == 0

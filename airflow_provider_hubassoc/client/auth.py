@@ -1,0 +1,206 @@
+"""Where the bearer token comes from: a fixed token, or OAuth access tokens refreshed ahead of expiry.
+
+Tokens never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import requests
+
+from airflow_provider_hubassoc.client.errors import (
+    HubSpotAuthError,
+    HubSpotConfigError,
+    HubSpotError,
+    HubSpotRateLimitError,
+    HubSpotServerError,
+    HubSpotTransportError,
+)
+
+log = logging.getLogger("airflow_provider_hubassoc.client")
+
+TOKEN_TIMEOUT = (10.0, 30.0)
+
+
+@runtime_checkable
+class TokenProvider(Protocol):
+    """Gives the client a bearer token; told when HubSpot rejected one."""
+
+    @property
+    def is_oauth(self) -> bool: ...
+
+    def get_token(self) -> str: ...
+
+    def invalidate(self, token: str) -> None: ...
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Replace each secret in `text` with '***' (belt and braces for messages built from replies)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class StaticTokenProvider:
+    """A private-app access token or service key; nothing to refresh."""
+
+    is_oauth = False
+
+    def __init__(self, token: str) -> None:
+        if not token or not token.strip():
+            raise HubSpotConfigError("no HubSpot access token configured (connection password is empty)")
+        self._token = token.strip()
+
+    def get_token(self) -> str:
+        return self._token
+
+    def invalidate(self, token: str) -> None:
+        """A fixed token cannot be replaced; the caller reports the 401."""
+
+    def __repr__(self) -> str:
+        return "StaticTokenProvider(token=***)"
+
+
+class OAuthTokenProvider:
+    """OAuth access tokens from a refresh token, cached until `expires_in - refresh_margin_s`.
+
+    One refresh at a time (a lock), so concurrent chunks do not stampede the token endpoint.
+    `on_new_token` sees every secret the endpoint hands out (Airflow's `mask_secret`).
+    """
+
+    is_oauth = True
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        token_url: str,
+        session: requests.Session | None = None,
+        on_new_token: Callable[[str], None] | None = None,
+        refresh_margin_s: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: tuple[float, float] = TOKEN_TIMEOUT,
+    ) -> None:
+        missing = [
+            name
+            for name, value in (
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+                ("refresh_token", refresh_token),
+            )
+            if not value
+        ]
+        if missing:
+            raise HubSpotConfigError(f"OAuth needs {', '.join(missing)} (missing from the connection)")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._refresh_token = refresh_token
+        self._token_url = token_url
+        self._session = session if session is not None else requests.Session()
+        self._on_new_token = on_new_token
+        self._margin = refresh_margin_s
+        self._clock = clock
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self.refreshes = 0
+        for secret in (client_secret, refresh_token):
+            self._announce(secret)
+
+    def _announce(self, secret: str) -> None:
+        if self._on_new_token is not None:
+            self._on_new_token(secret)
+
+    def get_token(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires_at:
+                self._refresh()
+            assert self._token is not None
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        """Forget `token` (HubSpot refused it); a newer token another thread fetched is kept."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _lifetime(self, expires_in: float) -> float:
+        # A lifetime shorter than twice the margin would refresh on every call: use half of it.
+        if expires_in > 2 * self._margin:
+            return expires_in - self._margin
+        return expires_in / 2
+
+    def _refresh(self) -> None:
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+        }
+        try:
+            response = self._session.post(
+                self._token_url, data=form, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            raise HubSpotTransportError(
+                f"OAuth token refresh failed: {type(exc).__name__} reaching the token endpoint"
+            ) from None
+        body = self._json(response)
+        if response.status_code != 200:
+            raise self._error(response.status_code, body)
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise HubSpotAuthError("OAuth token reply has no access_token", status=response.status_code)
+        try:
+            expires_in = float(body.get("expires_in", 1800))
+        except (TypeError, ValueError):
+            expires_in = 1800.0
+        self._announce(token)
+        rotated = body.get("refresh_token")
+        if isinstance(rotated, str) and rotated and rotated != self._refresh_token:
+            self._announce(rotated)
+            self._refresh_token = rotated
+        self._token = token
+        self._expires_at = self._clock() + self._lifetime(expires_in)
+        self.refreshes += 1
+        log.info("HubSpot OAuth access token refreshed (valid for %.0f s)", expires_in)
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def _error(self, status: int, body: dict[str, Any]) -> HubSpotError:
+        message = redact(
+            str(body.get("message") or body.get("status") or "no message"),
+            self._client_secret,
+            self._refresh_token,
+            self._token,
+        )
+        fields: dict[str, Any] = {
+            "status": status,
+            "category": body.get("category") or body.get("status"),
+            "correlation_id": body.get("correlationId"),
+            "hubspot_message": message,
+        }
+        text = f"OAuth token refresh refused: {message}"
+        if status == 429:
+            return HubSpotRateLimitError(text, policy_name=body.get("policyName"), **fields)
+        if status >= 500:
+            return HubSpotServerError(text, **fields)
+        return HubSpotAuthError(text, **fields)
+
+    def __repr__(self) -> str:
+        return f"OAuthTokenProvider(client_id={self._client_id!r}, token_url={self._token_url!r}, secret=***)"

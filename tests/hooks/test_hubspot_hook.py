@@ -1,0 +1,342 @@
+"""HubSpotHook: connection mapping from AIRFLOW_CONN_* variables, precedence, secrets, delegation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import pytest
+import requests_mock as rm
+
+from airflow_provider_hubassoc import UI_FIELD_BEHAVIOUR
+from airflow_provider_hubassoc.client import (
+    ApiVersion,
+    HubSpotClient,
+    HubSpotConfigError,
+    OAuthTokenProvider,
+    StaticTokenProvider,
+)
+from airflow_provider_hubassoc.hooks import HubSpotHook
+from airflow_provider_hubassoc.models import BatchArchiveInput
+
+TOKEN = "pat-na1-hook-SECRET-TOKEN-777"
+CLIENT_SECRET = "hook-client-secret-888"
+REFRESH = "hook-refresh-token-999"
+LABELS_URL = "https://api.hubapi.com/crm/associations/2026-03/contacts/companies/labels"
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "hubspot_default", **fields: Any) -> None:
+    conn = {"conn_type": "hubspot", **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+def _provider(client: HubSpotClient) -> Any:
+    return client._tokens
+
+
+def test_hook_metadata() -> None:
+    assert HubSpotHook.conn_name_attr == "hubspot_conn_id"
+    assert HubSpotHook.default_conn_name == "hubspot_default"
+    assert HubSpotHook.conn_type == "hubspot"
+    assert HubSpotHook.hook_name == "HubSpot"
+    assert HubSpotHook.get_ui_field_behaviour() == UI_FIELD_BEHAVIOUR
+    HubSpotHook.get_ui_field_behaviour()["hidden_fields"].append("x")  # a copy: the original stays
+    assert "x" not in UI_FIELD_BEHAVIOUR["hidden_fields"]
+
+
+def test_token_connection_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password=TOKEN)
+    hook = HubSpotHook()
+    client = hook.get_conn()
+    assert client.base_url == "https://api.hubapi.com"
+    assert client.api_version is ApiVersion.V2026_03
+    assert hook.api_version is ApiVersion.V2026_03
+    assert client.max_batch_size == hook.max_batch_size == 100
+    assert client.governor.limit == 100  # free tier
+    assert client.governor.interval_s == 10.0
+    assert client._timeout == (10.0, 60.0)
+    assert client._retry.max_attempts == 6
+    assert client._retry.total_timeout_s == 300.0
+    provider = _provider(client)
+    assert isinstance(provider, StaticTokenProvider)
+    assert provider.get_token() == TOKEN
+    assert hook.get_conn() is client  # cached
+
+
+def test_every_extra_is_mapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(
+        monkeypatch,
+        "hs_custom",
+        host="eu1.api.hubapi.com",
+        password=TOKEN,
+        extra={
+            "api_version": "2026-09",
+            "rate_limit_tier": "professional",
+            "rate_limit_interval_ms": "5000",
+            "max_batch_size": "50",
+            "connect_timeout": 3,
+            "read_timeout": "20.5",
+            "max_retries": 2,
+            "retry_total_timeout": 60,
+        },
+    )
+    client = HubSpotHook("hs_custom").get_conn()
+    assert client.base_url == "https://eu1.api.hubapi.com"
+    assert client.api_version is ApiVersion.V2026_09
+    assert client.governor.limit == 190
+    assert client.governor.interval_s == 5.0
+    assert client.max_batch_size == 50
+    assert client._timeout == (3.0, 20.5)
+    assert client._retry.max_attempts == 3
+    assert client._retry.total_timeout_s == 60.0
+
+
+def test_prefixed_extras_and_base_url_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(
+        monkeypatch,
+        host="https://ignored.example",
+        password=TOKEN,
+        extra={
+            "extra__hubspot__base_url": "http://127.0.0.1:8099/",
+            "extra__hubspot__api_version": "v4",
+            "extra__hubspot__rate_limit": "42",
+            "extra__hubspot__rate_limit_tier": "enterprise",
+        },
+    )
+    client = HubSpotHook().get_conn()
+    assert client.base_url == "http://127.0.0.1:8099"
+    assert client.api_version is ApiVersion.V4
+    assert client.governor.limit == 42  # rate_limit overrides the tier
+
+
+@pytest.mark.parametrize(("tier", "limit"), [("starter", 100), ("limit_increase", 250), ("oauth", 110)])
+@pytest.mark.parametrize(("share", "factor"), [(None, 1.0), (0.5, 0.5), (0.1, 0.1)])
+def test_tiers_and_share(
+    monkeypatch: pytest.MonkeyPatch, tier: str, limit: int, share: float | None, factor: float
+) -> None:
+    set_conn(monkeypatch, password=TOKEN, extra={"rate_limit_tier": tier})
+    client = HubSpotHook(rate_limit_share=share).get_conn()
+    assert client.governor.limit == int(limit * factor)
+
+
+@pytest.mark.parametrize("share", [0, -0.5, 1.01])
+def test_bad_share_refused(share: float) -> None:
+    with pytest.raises(HubSpotConfigError, match="rate_limit_share"):
+        HubSpotHook(rate_limit_share=share)
+
+
+def test_api_version_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password=TOKEN, extra={"api_version": "2025-09"})
+    assert HubSpotHook().api_version is ApiVersion.V2025_09
+    assert HubSpotHook(api_version="v4").api_version is ApiVersion.V4
+    assert HubSpotHook(api_version="v4").get_conn().api_version is ApiVersion.V4
+    set_conn(monkeypatch, password=TOKEN)
+    assert HubSpotHook().api_version is ApiVersion.V2026_03
+
+
+def test_bad_version_argument_refused_at_once() -> None:
+    with pytest.raises(HubSpotConfigError, match="2025-09, 2026-03, 2026-09, v4"):
+        HubSpotHook(api_version="2023-01")
+
+
+def test_bad_version_extra_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
+) -> None:
+    set_conn(monkeypatch, password=TOKEN, extra={"api_version": "v3"})
+    hook = HubSpotHook()
+    with pytest.raises(HubSpotConfigError, match="2025-09, 2026-03, 2026-09, v4"):
+        _ = hook.api_version
+    with pytest.raises(HubSpotConfigError):
+        hook.list_labels("contacts", "companies")
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "v3" in message
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"max_batch_size": "many"}, "max_batch_size"),
+        ({"max_batch_size": 0}, "max_batch_size"),
+        ({"rate_limit": 2.5}, "rate_limit"),
+        ({"read_timeout": "nan"}, "read_timeout"),
+        ({"max_retries": -1}, "max_retries"),
+    ],
+)
+def test_bad_numeric_extras_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], key: str
+) -> None:
+    set_conn(monkeypatch, password=TOKEN, extra=extra)
+    with pytest.raises(HubSpotConfigError, match=key):
+        HubSpotHook().get_conn()
+
+
+def test_unknown_tier_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password=TOKEN, extra={"rate_limit_tier": "gold"})
+    with pytest.raises(HubSpotConfigError, match="gold"):
+        HubSpotHook().get_conn()
+
+
+def test_plain_http_to_a_remote_host_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="http://api.hubapi.com", password=TOKEN)
+    with pytest.raises(HubSpotConfigError, match="plain HTTP"):
+        HubSpotHook().get_conn()
+    ok, message = HubSpotHook().test_connection()
+    assert not ok
+    assert "plain HTTP" in message
+    assert TOKEN not in message
+
+
+def test_oauth_connection(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
+    masked: list[str] = []
+    monkeypatch.setattr("airflow.sdk.log.mask_secret", masked.append)
+    set_conn(
+        monkeypatch,
+        host="https://api.hubapi.com",
+        extra={"client_id": "cid-1", "client_secret": CLIENT_SECRET, "refresh_token": REFRESH},
+    )
+    requests_mock.post(
+        "https://api.hubapi.com/oauth/v1/token",
+        json={"access_token": "oauth-access-123456", "expires_in": 1800},
+    )
+    requests_mock.get(LABELS_URL, json={"results": []})
+    hook = HubSpotHook()
+    client = hook.get_conn()
+    assert isinstance(_provider(client), OAuthTokenProvider)
+    assert client.governor.limit == 110  # OAuth apps default to the oauth tier
+    assert hook.list_labels("contacts", "companies") == []
+    assert requests_mock.last_request.headers["Authorization"] == "Bearer oauth-access-123456"
+    assert "oauth-access-123456" in masked
+    assert CLIENT_SECRET in masked
+    assert REFRESH in masked
+
+
+def test_partial_oauth_names_what_is_missing_without_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password=TOKEN, extra={"client_id": "cid", "client_secret": CLIENT_SECRET})
+    with pytest.raises(HubSpotConfigError, match="refresh_token") as caught:
+        HubSpotHook().get_conn()
+    assert CLIENT_SECRET not in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_no_credentials_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="https://api.hubapi.com")
+    with pytest.raises(HubSpotConfigError, match="no access token"):
+        HubSpotHook().get_conn()
+
+
+def test_test_connection_ok(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
+    set_conn(monkeypatch, password=TOKEN)
+    requests_mock.get(
+        LABELS_URL, json={"results": [{"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"}]}
+    )
+    ok, message = HubSpotHook().test_connection()
+    assert ok
+    assert message.startswith("OK")
+    assert "2026-03" in message
+    assert requests_mock.last_request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (401, {"category": "INVALID_AUTHENTICATION", "message": f"bad token {TOKEN}"}, "refused the token"),
+        (
+            403,
+            {
+                "category": "MISSING_SCOPES",
+                "message": "scopes",
+                "errors": [{"message": "m", "context": {"requiredScopes": ["crm.objects.contacts.read"]}}],
+            },
+            "crm.objects.contacts.read",
+        ),
+        (404, {"category": "OBJECT_NOT_FOUND", "message": "no such version"}, "no such version"),
+    ],
+)
+def test_test_connection_failing(
+    monkeypatch: pytest.MonkeyPatch,
+    requests_mock: rm.Mocker,
+    status: int,
+    body: dict[str, Any],
+    expected: str,
+) -> None:
+    set_conn(monkeypatch, password=TOKEN)
+    requests_mock.get(LABELS_URL, status_code=status, json=body)
+    ok, message = HubSpotHook().test_connection()
+    assert not ok
+    assert expected in message
+    assert TOKEN not in message
+    assert requests_mock.call_count == 1
+
+
+def test_test_connection_unreachable_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="http://127.0.0.1:1", password=TOKEN, extra={"connect_timeout": 2})
+    ok, message = HubSpotHook().test_connection()
+    assert not ok
+    assert "ConnectionError" in message
+    assert TOKEN not in message
+
+
+def test_test_connection_unknown_connection() -> None:
+    ok, message = HubSpotHook("no_such_conn_here").test_connection()
+    assert not ok
+    assert "no_such_conn_here" in message
+
+
+def test_repr_and_logs_hide_secrets(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    set_conn(monkeypatch, password=TOKEN)
+    requests_mock.get(LABELS_URL, json={"results": []})
+    hook = HubSpotHook(api_version="2026-09", rate_limit_share=0.5)
+    hook.test_connection()
+    text = repr(hook) + str(hook) + repr(hook.settings) + repr(hook.get_conn()) + caplog.text
+    assert TOKEN not in text
+    assert "hubspot_default" in repr(hook)
+    assert "2026-09" in repr(hook)
+
+
+def test_delegation_and_stats(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
+    set_conn(monkeypatch, password=TOKEN)
+    base = "https://api.hubapi.com/crm/associations/2026-03/contacts/companies"
+    requests_mock.post(f"{base}/batch/archive", status_code=204)
+    requests_mock.post(f"{base}/batch/labels/archive", status_code=204)
+    requests_mock.post(f"{base}/batch/read", json={"status": "COMPLETE", "results": []})
+    requests_mock.get(f"{base}/labels", json={"results": []})
+    hook = HubSpotHook()
+    assert hook.archive_associations("contacts", "companies", [BatchArchiveInput(from_id="1", to_ids=("2",))])
+    from airflow_provider_hubassoc.models import AssociationType, LabelArchiveInput
+
+    label = LabelArchiveInput(
+        from_id="1",
+        to_id="2",
+        types=(AssociationType(associationCategory="USER_DEFINED", associationTypeId=3),),
+    )
+    assert hook.archive_labels("contacts", "companies", [label]).http_status == 204
+    assert hook.read_associations("contacts", "companies", ["1"]).associations == {"1": []}
+    assert hook.list_labels("contacts", "companies") == []
+    assert hook.client_stats.requests == 4
+    assert hook.client_stats.by_status == {204: 2, 200: 2}
+
+
+def test_get_conn_builds_one_client_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password=TOKEN)
+    hook = HubSpotHook()
+    clients: list[HubSpotClient] = []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        clients.append(hook.get_conn())
+
+    pool = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=10)
+    assert len(clients) == 8
+    assert all(c is clients[0] for c in clients)
