@@ -1,0 +1,106 @@
+"""HubSpot's per-app request budgets: a rolling window (TEN_SECONDLY_ROLLING) and a daily count (DAILY)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
+DAILY = "DAILY"
+# Daily headers are sent even without a daily limit; this is the nominal budget they report.
+NOMINAL_DAILY = 1_000_000
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """Whether a request may go on, and what the X-HubSpot-RateLimit-* headers say."""
+
+    allowed: bool
+    policy: str | None  # the policy that refused it
+    limit: int
+    remaining: int
+    interval_ms: int
+    daily: int | None  # None for OAuth tokens: no daily headers
+    daily_remaining: int | None
+    retry_after_s: int
+
+    def headers(self) -> list[tuple[str, str]]:
+        out = [
+            ("X-HubSpot-RateLimit-Max", str(self.limit)),
+            ("X-HubSpot-RateLimit-Remaining", str(self.remaining)),
+            ("X-HubSpot-RateLimit-Interval-Milliseconds", str(self.interval_ms)),
+        ]
+        if self.daily is not None:
+            out.append(("X-HubSpot-RateLimit-Daily", str(self.daily)))
+            out.append(("X-HubSpot-RateLimit-Daily-Remaining", str(self.daily_remaining)))
+        return out
+
+
+def seconds_to_utc_midnight(now: float) -> int:
+    moment = datetime.fromtimestamp(now, tz=timezone.utc)
+    midnight = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, math.ceil((midnight - moment).total_seconds()))
+
+
+class _Bucket:
+    __slots__ = ("day", "day_count", "stamps")
+
+    def __init__(self) -> None:
+        self.stamps: deque[float] = deque()
+        self.day = ""
+        self.day_count = 0
+
+
+class RateLimiter:
+    """Per-key budgets. Refused requests do not use a slot, so Retry-After is exact."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _Bucket] = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+
+    def check(
+        self, key: str, limit: int, interval_ms: int, daily_limit: int | None, oauth: bool
+    ) -> RateDecision:
+        """Take a slot for `key` if both budgets allow it."""
+        now_mono, now_wall = time.monotonic(), time.time()
+        window = interval_ms / 1000.0
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket()
+            stamps = bucket.stamps
+            while stamps and stamps[0] <= now_mono - window:
+                stamps.popleft()
+            day = time.strftime("%Y-%m-%d", time.gmtime(now_wall))
+            if bucket.day != day:
+                bucket.day, bucket.day_count = day, 0
+            daily_cap = None if oauth else daily_limit
+            policy: str | None = None
+            retry_after = 0
+            if daily_cap is not None and bucket.day_count >= daily_cap:
+                policy, retry_after = DAILY, seconds_to_utc_midnight(now_wall)
+            elif len(stamps) >= limit:
+                policy = TEN_SECONDLY
+                retry_after = max(1, math.ceil(stamps[0] + window - now_mono))
+            else:
+                stamps.append(now_mono)
+                bucket.day_count += 1
+            daily_header = None if oauth else (daily_limit if daily_limit is not None else NOMINAL_DAILY)
+            return RateDecision(
+                allowed=policy is None,
+                policy=policy,
+                limit=limit,
+                remaining=max(0, limit - len(stamps)),
+                interval_ms=interval_ms,
+                daily=daily_header,
+                daily_remaining=None if daily_header is None else max(0, daily_header - bucket.day_count),
+                retry_after_s=retry_after,
+            )

@@ -1,0 +1,371 @@
+"""The simulated CRM: records, label definitions and association edges, behind one lock.
+
+An association is a directed edge (from record -> to record) holding a set of (category, typeId)
+labels; it exists while the set is non-empty. Batch read may lag behind archives for a while
+(`visibility_delay_s`); the Python accessors always show the truth.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_hubassoc.models import (
+    UNLABELED_TYPE_IDS,
+    AssociationCategory,
+    parse_object_type,
+    parse_record_id,
+)
+
+Label = tuple[str, int]
+Pair = tuple[str, str]
+_HUBSPOT = AssociationCategory.HUBSPOT_DEFINED.value
+
+# Object type ids HubSpot accepts in paths, mapped to the names the state stores them under.
+OBJECT_TYPE_IDS: dict[str, str] = {
+    "0-1": "contacts",
+    "0-2": "companies",
+    "0-3": "deals",
+    "0-5": "tickets",
+    "0-7": "products",
+    "0-8": "line_items",
+    "0-14": "quotes",
+    "0-27": "tasks",
+    "0-46": "notes",
+    "0-47": "meetings",
+    "0-48": "calls",
+    "0-49": "emails",
+}
+STANDARD_OBJECT_TYPES = frozenset(
+    {
+        *OBJECT_TYPE_IDS.values(),
+        "communications",
+        "postal_mail",
+        "invoices",
+        "orders",
+        "carts",
+        "payments",
+        "subscriptions",
+        "leads",
+        "appointments",
+        "courses",
+        "listings",
+        "services",
+        "goals",
+        "users",
+        "feedback_submissions",
+    }
+)
+_SINGULAR = {"contact": "contacts", "company": "companies", "deal": "deals", "ticket": "tickets"}
+
+# The type a pair gets when nothing else is said: the HubSpot-defined unlabeled one.
+DEFAULT_TYPE_IDS: dict[Pair, int] = {
+    **UNLABELED_TYPE_IDS,
+    ("deals", "contacts"): 3,
+    ("contacts", "deals"): 4,
+    ("contacts", "tickets"): 15,
+    ("tickets", "contacts"): 16,
+    ("deals", "tickets"): 27,
+    ("tickets", "deals"): 28,
+}
+PRIMARY_TYPE_IDS: dict[Pair, int] = {
+    ("contacts", "companies"): 1,
+    ("companies", "contacts"): 2,
+    ("deals", "companies"): 5,
+    ("companies", "deals"): 6,
+    ("companies", "tickets"): 25,
+    ("tickets", "companies"): 26,
+}
+# HubSpot-defined ids come in pairs, one per direction.
+INVERSE_TYPE_IDS: dict[int, int] = {}
+for _a, _b in (
+    (1, 2),
+    (279, 280),
+    (3, 4),
+    (5, 6),
+    (341, 342),
+    (13, 14),
+    (15, 16),
+    (25, 26),
+    (340, 339),
+    (27, 28),
+):
+    INVERSE_TYPE_IDS[_a] = _b
+    INVERSE_TYPE_IDS[_b] = _a
+
+HUBSPOT_LABELS: list[tuple[str, str, int, str | None]] = [
+    ("contacts", "companies", 1, "Primary"),
+    ("contacts", "companies", 279, None),
+    ("companies", "contacts", 2, "Primary"),
+    ("companies", "contacts", 280, None),
+    ("deals", "contacts", 3, None),
+    ("contacts", "deals", 4, None),
+    ("deals", "companies", 5, "Primary"),
+    ("deals", "companies", 341, None),
+    ("companies", "deals", 6, "Primary"),
+    ("companies", "deals", 342, None),
+    ("companies", "companies", 13, "Child Company"),
+    ("companies", "companies", 14, "Parent Company"),
+    ("contacts", "tickets", 15, None),
+    ("tickets", "contacts", 16, None),
+    ("companies", "tickets", 25, "Primary"),
+    ("companies", "tickets", 340, None),
+    ("tickets", "companies", 26, "Primary"),
+    ("tickets", "companies", 339, None),
+    ("deals", "tickets", 27, None),
+    ("tickets", "deals", 28, None),
+]
+
+
+def canonical_type(object_type: str) -> str:
+    """Map ids and singular names to the stored name ("0-1" -> "contacts"); custom types stay as given."""
+    return OBJECT_TYPE_IDS.get(object_type) or _SINGULAR.get(object_type) or object_type
+
+
+def is_custom_type(object_type: str) -> bool:
+    return object_type.startswith("2-") or (object_type.startswith("p") and "_" in object_type)
+
+
+def default_types(from_type: str, to_type: str) -> frozenset[Label]:
+    type_id = DEFAULT_TYPE_IDS.get((from_type, to_type))
+    return frozenset({(_HUBSPOT, type_id if type_id is not None else 1)})
+
+
+def _label(category: Any, type_id: Any) -> Label:
+    category = AssociationCategory(category).value
+    if isinstance(type_id, bool) or int(type_id) < 1:
+        raise ValueError(f"association type id {type_id!r} must be a positive integer")
+    return (category, int(type_id))
+
+
+class SimulatorState:
+    """Thread-safe store of records, labels and association edges."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._records: dict[str, set[str]] = {}
+        self._custom_types: set[str] = set()
+        self._labels: dict[Pair, dict[Label, str | None]] = {}
+        # (from_type, to_type) -> from_id -> to_id -> labels
+        self._edges: dict[Pair, dict[str, dict[str, set[Label]]]] = {}
+        # Archived but still visible to batch read: ... -> to_id -> (visible_until, labels)
+        self._ghosts: dict[Pair, dict[str, dict[str, tuple[float, set[Label]]]]] = {}
+        for from_type, to_type, type_id, label in HUBSPOT_LABELS:
+            self._labels.setdefault((from_type, to_type), {})[(_HUBSPOT, type_id)] = label
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Hold it to make several changes atomic (the API holds it for a whole batch)."""
+        return self._lock
+
+    # ----- object types and records -------------------------------------------------------
+    def _known(self, object_type: str) -> str:
+        """Canonical name of an object type, registering custom ones."""
+        name = canonical_type(parse_object_type(object_type))
+        if name not in STANDARD_OBJECT_TYPES:
+            self._custom_types.add(name)
+        return name
+
+    def resolve_type(self, object_type: str) -> str | None:
+        """Canonical name of a type the API knows, or None (the API answers 404)."""
+        name = canonical_type(object_type)
+        if name in STANDARD_OBJECT_TYPES or name in self._custom_types:
+            return name
+        return None
+
+    def define_object_type(self, object_type: str) -> None:
+        """Make a custom object type known without records (2-1234567 or p1234_cars)."""
+        with self._lock:
+            self._known(object_type)
+
+    def add_records(self, object_type: str, ids: Iterable[str | int]) -> None:
+        with self._lock:
+            name = self._known(object_type)
+            self._records.setdefault(name, set()).update(parse_record_id(i) for i in ids)
+
+    def has_record(self, object_type: str, record_id: str) -> bool:
+        return record_id in self._records.get(canonical_type(object_type), ())
+
+    def record_ids(self, object_type: str) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._records.get(canonical_type(object_type), ()))
+
+    # ----- labels -------------------------------------------------------------------------
+    def define_label(
+        self, from_type: str, to_type: str, category: str, type_id: int, label: str | None
+    ) -> None:
+        with self._lock:
+            pair = (self._known(from_type), self._known(to_type))
+            self._labels.setdefault(pair, {})[_label(category, type_id)] = label
+
+    def label_definitions(self, from_type: str, to_type: str) -> list[dict[str, Any]]:
+        with self._lock:
+            defs = self._labels.get((canonical_type(from_type), canonical_type(to_type)), {})
+            return [{"category": c, "typeId": t, "label": name} for (c, t), name in sorted(defs.items())]
+
+    def label_name(self, pair: Pair, label: Label) -> str | None:
+        return self._labels.get(pair, {}).get(label)
+
+    # ----- associations -------------------------------------------------------------------
+    def add_association(
+        self,
+        from_type: str,
+        from_id: str | int,
+        to_type: str,
+        to_id: str | int,
+        types: Iterable[tuple[str, int]] | None = None,
+        *,
+        mirror: bool = False,
+    ) -> None:
+        """Add labels to an edge (creating it and both records). `mirror` adds the reverse edge too."""
+        with self._lock:
+            ft, tt = self._known(from_type), self._known(to_type)
+            fid, tid = parse_record_id(from_id), parse_record_id(to_id)
+            labels = {_label(c, t) for c, t in types} if types is not None else set(default_types(ft, tt))
+            if not labels:
+                raise ValueError("an association needs at least one type")
+            self._records.setdefault(ft, set()).add(fid)
+            self._records.setdefault(tt, set()).add(tid)
+            self._edges.setdefault((ft, tt), {}).setdefault(fid, {}).setdefault(tid, set()).update(labels)
+            if mirror:
+                reverse = {
+                    (c, INVERSE_TYPE_IDS[t]) if c == _HUBSPOT and t in INVERSE_TYPE_IDS else (c, t)
+                    for c, t in labels
+                }
+                self._edges.setdefault((tt, ft), {}).setdefault(tid, {}).setdefault(fid, set()).update(
+                    reverse
+                )
+
+    def has_association(self, from_type: str, from_id: str, to_type: str, to_id: str) -> bool:
+        return bool(self.labels_of(from_type, from_id, to_type, to_id))
+
+    def labels_of(self, from_type: str, from_id: str, to_type: str, to_id: str) -> set[Label]:
+        with self._lock:
+            pair = (canonical_type(from_type), canonical_type(to_type))
+            return set(self._edges.get(pair, {}).get(str(from_id), {}).get(str(to_id), ()))
+
+    def edges(self, from_type: str, to_type: str) -> dict[tuple[str, str], frozenset[Label]]:
+        with self._lock:
+            by_from = self._edges.get((canonical_type(from_type), canonical_type(to_type)), {})
+            return {(f, t): frozenset(ls) for f, tos in by_from.items() for t, ls in tos.items()}
+
+    def association_count(self, from_type: str | None = None, to_type: str | None = None) -> int:
+        with self._lock:
+            total = 0
+            for (ft, tt), by_from in self._edges.items():
+                if from_type is not None and ft != canonical_type(from_type):
+                    continue
+                if to_type is not None and tt != canonical_type(to_type):
+                    continue
+                total += sum(len(tos) for tos in by_from.values())
+            return total
+
+    # ----- archive (called by the API handlers; types already canonical) ------------------
+    def _drop(self, pair: Pair, fid: str, tid: str, labels: set[Label] | None, ghost_until: float) -> None:
+        """Remove `labels` (None = all) from one edge, remembering them for delayed reads."""
+        by_from = self._edges.get(pair)
+        current = by_from.get(fid, {}).get(tid) if by_from else None
+        if current is None or by_from is None:
+            return
+        removed = set(current) if labels is None else current & labels
+        current -= removed
+        if not current:
+            del by_from[fid][tid]
+            if not by_from[fid]:
+                del by_from[fid]
+        if removed and ghost_until > 0:
+            ghosts = self._ghosts.setdefault(pair, {}).setdefault(fid, {})
+            _, before = ghosts.get(tid, (0.0, set()))
+            ghosts[tid] = (ghost_until, before | removed)
+
+    def archive_pair(
+        self, from_type: str, fid: str, to_type: str, tid: str, ghost_until: float = 0.0
+    ) -> None:
+        """Batch archive: drop the whole edge and its reverse edge."""
+        with self._lock:
+            self._drop((from_type, to_type), fid, tid, None, ghost_until)
+            self._drop((to_type, from_type), tid, fid, None, ghost_until)
+
+    def archive_labels(
+        self, from_type: str, fid: str, to_type: str, tid: str, labels: set[Label], ghost_until: float = 0.0
+    ) -> None:
+        """Label archive: naming the pair's unlabeled type drops every label, as HubSpot documents."""
+        with self._lock:
+            pair, reverse_pair = (from_type, to_type), (to_type, from_type)
+            unlabeled = DEFAULT_TYPE_IDS.get(pair)
+            if unlabeled is not None and (_HUBSPOT, unlabeled) in labels:
+                self.archive_pair(from_type, fid, to_type, tid, ghost_until)
+                return
+            self._drop(pair, fid, tid, labels, ghost_until)
+            inverse = {(c, INVERSE_TYPE_IDS[t]) for c, t in labels if c == _HUBSPOT and t in INVERSE_TYPE_IDS}
+            if inverse:
+                self._drop(reverse_pair, tid, fid, inverse, ghost_until)
+            if not self._edges.get(pair, {}).get(fid, {}).get(tid):
+                self._drop(reverse_pair, tid, fid, None, ghost_until)
+
+    def read(
+        self, from_type: str, to_type: str, fid: str, now: float | None = None
+    ) -> list[tuple[str, set[Label]]]:
+        """What batch read shows for one record: (to_id, labels) sorted by numeric id, ghosts included."""
+        with self._lock:
+            pair = (from_type, to_type)
+            visible: dict[str, set[Label]] = {
+                t: set(ls) for t, ls in self._edges.get(pair, {}).get(fid, {}).items()
+            }
+            ghosts = self._ghosts.get(pair, {}).get(fid)
+            if ghosts:
+                moment = time.monotonic() if now is None else now
+                for tid, (until, labels) in list(ghosts.items()):
+                    if until <= moment:
+                        del ghosts[tid]
+                    else:
+                        visible.setdefault(tid, set()).update(labels)
+            return sorted(visible.items(), key=lambda item: int(item[0]))
+
+    # ----- whole-state views ---------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The state in the seed JSON format (so a snapshot can seed another simulator)."""
+        with self._lock:
+            labels = [
+                {"fromObjectType": ft, "toObjectType": tt, "category": c, "typeId": t, "label": name}
+                for (ft, tt), defs in sorted(self._labels.items())
+                for (c, t), name in sorted(defs.items())
+            ]
+            associations = [
+                {
+                    "fromObjectType": ft,
+                    "fromId": fid,
+                    "toObjectType": tt,
+                    "toId": tid,
+                    "types": [{"category": c, "typeId": t} for c, t in sorted(ls)],
+                }
+                for (ft, tt), by_from in sorted(self._edges.items())
+                for fid, tos in sorted(by_from.items(), key=lambda item: int(item[0]))
+                for tid, ls in sorted(tos.items(), key=lambda item: int(item[0]))
+            ]
+            records = {t: sorted(ids, key=int) for t, ids in sorted(self._records.items())}
+            return {"records": records, "labels": labels, "associations": associations}
+
+    @classmethod
+    def generate(
+        cls,
+        records: int,
+        associations: int,
+        seed: int,
+        from_type: str = "contacts",
+        to_type: str = "companies",
+    ) -> SimulatorState:
+        """A deterministic random state; see `seed.generate` for the id layout."""
+        from airflow_provider_hubassoc.simulator.seed import generate
+
+        return generate(cls(), records, associations, seed, from_type, to_type)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SimulatorState:
+        """Load a seed file: JSON (the `snapshot()` format) or CSV (one row per label)."""
+        from airflow_provider_hubassoc.simulator.seed import load_file
+
+        return load_file(cls(), Path(path))
