@@ -1,1 +1,1 @@
-"""triggers layer."""
+"""Triggers: the deferrable read-back, run in the triggerer's event loop."""

@@ -1,0 +1,352 @@
+"""HubSpotBatchStatusSensor: confirms an archive task's batches finished and the pairs are gone.
+
+HubSpot returns a batch's status only in the synchronous reply and has no endpoint to poll it
+later. The sensor therefore judges the archive operator's XCom summary once (it cannot change)
+and then reads the associations back with batch read until HubSpot shows them gone.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Literal
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
+from pydantic import ValidationError
+
+from airflow_provider_hubassoc.client.errors import HubSpotError
+from airflow_provider_hubassoc.client.readback import (
+    AssociationReader,
+    ReadbackResult,
+    bounded,
+    find_still_present,
+    pair_to_wire,
+)
+from airflow_provider_hubassoc.models.responses import BatchStatus
+from airflow_provider_hubassoc.models.summary import VERIFY_SAMPLE_SIZE, ArchiveSummary, VerifyPair
+from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger, report_pairs
+
+# Up to this many still-present pairs are handed to the trigger inline; beyond, the report path.
+TRIGGER_INLINE_PAIRS = 1000
+# Extra time Airflow grants a deferred task past the trigger's own deadline, so that the trigger's
+# final check and its "still present" message win over Airflow's generic deferral timeout.
+DEFER_GRACE_S = 60.0
+
+Action = Literal["fail", "verify", "done"]
+Scope = Literal["report", "sample", "none"]
+
+
+@dataclass(frozen=True)
+class StatusVerdict:
+    """What the summary alone says: fail now, read back, or done without a read-back."""
+
+    action: Action
+    reason: str
+
+
+def error_threshold_exceeded(summary: ArchiveSummary) -> str | None:
+    """The operator's own error policy, re-applied: a reason when it is exceeded, else None."""
+    failed, requested = summary.totals.failed, summary.totals.requested
+    if summary.on_error == "fail" and failed > 0:
+        return f"{failed} of {requested} pairs failed and on_error is 'fail'"
+    if summary.on_error == "threshold":
+        ratio = failed / requested if requested else 0.0
+        limit = summary.max_error_ratio or 0.0
+        if ratio > limit:
+            return f"{failed} of {requested} pairs failed ({ratio:.2%}), above max_error_ratio {limit:.2%}"
+    return None
+
+
+def evaluate_summary(summary: ArchiveSummary, *, verify: bool = True) -> StatusVerdict:
+    """Judge the batch statuses of a summary. Pure; the order of the checks is the policy.
+
+    1. dry run: nothing was archived, so there is nothing to wait for (done).
+    2. any CANCELED batch: fail at once; HubSpot will not finish it.
+    3. errors beyond the operator's on_error/max_error_ratio: fail at once.
+    4. any PENDING/PROCESSING batch: the status came from the synchronous reply and, with no poll
+       endpoint, can never change by itself. Such batches are resolved by the read-back: the
+       sensor waits until HubSpot shows the pairs gone, and then succeeds. The read-back is
+       therefore done even when `verify=False`; without it the sensor could only time out.
+    5. all COMPLETE: read back when `verify`, else done.
+    """
+    if summary.dry_run:
+        return StatusVerdict("done", "dry run: nothing was archived")
+    counts: dict[BatchStatus, int] = {}
+    for name, count in summary.batch_statuses.items():
+        try:
+            status = BatchStatus(name)
+        except ValueError:
+            continue  # unknown status names carry no policy; failed pairs are in the totals
+        counts[status] = counts.get(status, 0) + count
+    if counts.get(BatchStatus.CANCELED, 0) > 0:
+        return StatusVerdict("fail", f"{counts[BatchStatus.CANCELED]} batch(es) were CANCELED by HubSpot")
+    exceeded = error_threshold_exceeded(summary)
+    if exceeded:
+        return StatusVerdict("fail", exceeded)
+    unfinished = counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.PROCESSING, 0)
+    if unfinished:
+        return StatusVerdict(
+            "verify",
+            f"{unfinished} batch(es) were PENDING/PROCESSING; HubSpot cannot be polled for them, "
+            "so the read-back decides",
+        )
+    if verify:
+        return StatusVerdict("verify", "every batch is COMPLETE; verifying by read-back")
+    return StatusVerdict("done", "every batch is COMPLETE (verify=False)")
+
+
+def parse_summary(value: Any) -> ArchiveSummary:
+    """Accept the summary as a dict, a JSON string or a Python-literal string.
+
+    A template such as "{{ ti.xcom_pull(task_ids='archive') }}" renders to `str(dict)` unless the
+    DAG sets `render_template_as_native_obj`, hence the literal fallback. A one-element list (a
+    mapped archive task with one instance) is unwrapped; for several, map the sensor too.
+    """
+    if isinstance(value, ArchiveSummary):
+        return value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                raise AirflowFailException(
+                    f"summary is neither JSON nor a Python literal: {value[:200]!r}"
+                ) from None
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        items = list(value)
+        if len(items) != 1:
+            raise AirflowFailException(
+                f"expected one archive summary, got {len(items)}: for a mapped archive task, map the "
+                "sensor too, e.g. HubSpotBatchStatusSensor.partial(...).expand(summary=archive.output)"
+            )
+        value = items[0]
+    if not isinstance(value, Mapping):
+        raise AirflowFailException(f"expected an archive summary dict, got {type(value).__name__}")
+    try:
+        return ArchiveSummary.from_xcom(dict(value))
+    except ValidationError as err:
+        raise AirflowFailException(f"not an archive summary: {err}") from None
+
+
+class HubSpotBatchStatusSensor(BaseSensorOperator):
+    """Wait until an archive task's batches are done and HubSpot shows the archived pairs gone.
+
+    :param summary: the archive operator's XCom summary (dict, JSON string or templated string).
+    :param archive_task_id: instead of `summary`, the archive task whose `return_value` to pull.
+    :param hubspot_conn_id: defaults to the summary's `hubspotConnId`.
+    :param verify: read back COMPLETE batches (PENDING/PROCESSING ones are always read back).
+    :param max_pairs_to_verify: bound of the read-back in sample mode.
+    :param deferrable: wait in the triggerer (`HubSpotBatchStatusTrigger`) instead of a worker.
+
+    Read-back scope: when the summary has a `reportPath` and the file is readable, every pair the
+    report marks `done` is read back, since only the report lists them all. Otherwise the
+    summary's `verifySample` (at most `max_pairs_to_verify` pairs) is read back: the XCom is kept
+    small, so a sample is all it can carry; it catches a systemic failure, not a single pair.
+    Reads are chunked to 1,000 from ids and go through the hook, hence its rate governor.
+    """
+
+    template_fields: Sequence[str] = ("summary", "archive_task_id", "hubspot_conn_id")
+    ui_color = "#ff7a59"
+
+    def __init__(
+        self,
+        *,
+        summary: dict[str, Any] | str | None = None,
+        archive_task_id: str | None = None,
+        hubspot_conn_id: str | None = None,
+        verify: bool = True,
+        max_pairs_to_verify: int | None = VERIFY_SAMPLE_SIZE,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: timedelta | float = 30,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        if (summary is None) == (archive_task_id is None):
+            raise ValueError("HubSpotBatchStatusSensor needs exactly one of summary and archive_task_id")
+        if max_pairs_to_verify is not None and max_pairs_to_verify < 1:
+            raise ValueError(f"max_pairs_to_verify must be at least 1, got {max_pairs_to_verify}")
+        self.summary = summary
+        self.archive_task_id = archive_task_id
+        self.hubspot_conn_id = hubspot_conn_id
+        self.verify = verify
+        self.max_pairs_to_verify = max_pairs_to_verify
+        self.deferrable = deferrable
+        # Per-process state: poke mode narrows later passes to what was still present.
+        self._pending: list[VerifyPair] | None = None
+        self._total: int | None = None
+        self._last: ReadbackResult | None = None
+        self._scope: Scope = "none"
+        self._summary: ArchiveSummary | None = None
+        self._reader: AssociationReader | None = None
+        # Pulling an XCom does not order tasks: wire the archive task upstream when it is known,
+        # so the sensor cannot start before the summary exists.
+        has_dag = self.has_dag()  # type: ignore[no-untyped-call]
+        if archive_task_id is not None and has_dag and archive_task_id in self.dag.task_dict:
+            self.set_upstream(self.dag.task_dict[archive_task_id])
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def _load_summary(self, context: Context) -> ArchiveSummary:
+        """Pulled and parsed once per process: the summary of a finished archive cannot change."""
+        if self._summary is None:
+            if self.archive_task_id is not None:
+                value = context["ti"].xcom_pull(task_ids=self.archive_task_id)
+                if value is None:
+                    raise AirflowFailException(f"task {self.archive_task_id!r} pushed no summary")
+            else:
+                value = self.summary
+            self._summary = parse_summary(value)
+        return self._summary
+
+    def _conn_id(self, summary: ArchiveSummary) -> str:
+        return self.hubspot_conn_id or summary.hubspot_conn_id
+
+    def _get_reader(self, summary: ArchiveSummary) -> AssociationReader:
+        """One hook per process, so every poke's reads share its client and rate governor."""
+        if self._reader is None:
+            from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
+
+            self._reader = HubSpotHook(
+                hubspot_conn_id=self._conn_id(summary), api_version=summary.api_version
+            )
+        return self._reader
+
+    def _source(self, summary: ArchiveSummary) -> tuple[Scope, Iterable[VerifyPair]]:
+        """Pairs of the next pass: the report (else the sample), narrowed to what was still present."""
+        scope: Scope = "report" if summary.report_path else "sample"
+        if self._pending is not None:
+            return self._scope, self._pending
+        if summary.report_path:
+            return scope, report_pairs(summary.report_path)
+        return scope, bounded(summary.verify_sample, self.max_pairs_to_verify)
+
+    # -- one check ------------------------------------------------------------------------------
+
+    def _read_back(self, summary: ArchiveSummary) -> ReadbackResult | None:
+        """One pass; None when a transient HubSpot error says "try again at the next poke"."""
+        self._scope, pairs = self._source(summary)
+        reader = self._get_reader(summary)
+        args = (summary.from_object_type, summary.to_object_type)
+        try:
+            try:
+                result = find_still_present(reader, *args, pairs, api_version=summary.api_version)
+            except FileNotFoundError:
+                self.log.warning(
+                    "Report %s is not readable here; reading back the summary's sample instead",
+                    summary.report_path,
+                )
+                self._scope = "sample"
+                sample = bounded(summary.verify_sample, self.max_pairs_to_verify)
+                result = find_still_present(reader, *args, sample, api_version=summary.api_version)
+        except HubSpotError as err:
+            if err.fatal:
+                raise AirflowFailException(f"read-back failed: {err}") from err
+            self.log.warning("Read-back failed, retrying at the next poke: %s", err)
+            return None
+        self._total = result.checked if self._total is None else self._total
+        self._pending = result.still_present
+        self._last = replace(result, checked=self._total)
+        return self._last
+
+    def _xcom(self, reason: str) -> dict[str, Any]:
+        checked = self._last.checked if self._last is not None else 0
+        return {"verified": checked, "scope": self._scope, "reason": reason}
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        summary = self._load_summary(context)
+        verdict = evaluate_summary(summary, verify=self.verify)
+        if verdict.action == "fail":
+            raise AirflowFailException(verdict.reason)
+        if verdict.action == "done":
+            self.log.info("%s", verdict.reason)
+            return PokeReturnValue(is_done=True, xcom_value=self._xcom(verdict.reason))
+        result = self._read_back(summary)
+        if result is None:
+            return False
+        if result.all_gone:
+            message = f"{verdict.reason}: all {result.checked} pairs ({self._scope}) are gone"
+            self.log.info("%s", message)
+            return PokeReturnValue(is_done=True, xcom_value=self._xcom(message))
+        self.log.info("Waiting: %s", result.describe(5))
+        return False
+
+    def _still_present_message(self) -> str:
+        if self._last is None:
+            return "no read-back succeeded"
+        return f"{self._scope} read-back: {self._last.describe()}"
+
+    # -- modes ----------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        if self.deferrable:
+            return self._execute_deferrable(context)
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as err:
+            raise AirflowSensorTimeout(f"{err} {self._still_present_message()}") from err
+
+    def _execute_deferrable(self, context: Context) -> Any:
+        """Check once on the worker; if not done, hand the waiting to the trigger."""
+        started = time.time()
+        try:
+            done = self.poke(context)
+        except AirflowFailException as err:
+            if self.soft_fail or self.never_fail:
+                raise AirflowSkipException(f"Skipping: {err}") from err
+            raise
+        if done:
+            return done.xcom_value if isinstance(done, PokeReturnValue) else None
+        summary = self._load_summary(context)
+        pending = self._pending
+        kwargs: dict[str, Any] = {}
+        if (
+            summary.report_path
+            and self._scope == "report"
+            and (pending is None or len(pending) > TRIGGER_INLINE_PAIRS)
+        ):
+            kwargs["report_path"] = summary.report_path  # trigger kwargs live in the database
+        elif pending is not None:
+            kwargs["pairs"] = [pair_to_wire(p) for p in pending]
+        else:  # the first read failed transiently: the trigger starts from the bounded sample
+            sample = bounded(summary.verify_sample, self.max_pairs_to_verify)
+            kwargs["pairs"] = [pair_to_wire(p) for p in sample]
+        deadline = started + self.timeout
+        self.defer(
+            trigger=HubSpotBatchStatusTrigger(
+                hubspot_conn_id=self._conn_id(summary),
+                from_object_type=summary.from_object_type,
+                to_object_type=summary.to_object_type,
+                api_version=summary.api_version,
+                deadline=deadline,
+                poll_interval=max(self.poke_interval, 1.0),
+                scope=self._scope,
+                total_pairs=self._total,
+                **kwargs,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=max(deadline - time.time(), 0.0) + self.poke_interval + DEFER_GRACE_S),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: pass on success, raise with its message otherwise."""
+        status, message = event.get("status"), str(event.get("message", ""))
+        if status == "success":
+            self.log.info("%s", message)
+            return {"verified": event.get("checked", 0), "scope": event.get("scope"), "reason": message}
+        if status == "timeout":
+            raise AirflowSensorTimeout(message)
+        if event.get("fatal"):
+            raise AirflowFailException(message)
+        raise AirflowException(message)

@@ -1,0 +1,11 @@
+"""Fixtures for the read-back and trigger tests."""
+
+from __future__ import annotations
+
+import pytest
+from readback_fake import FakeReader
+
+
+@pytest.fixture
+def fake_reader() -> FakeReader:
+    return FakeReader()
