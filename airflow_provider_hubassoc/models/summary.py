@@ -17,11 +17,16 @@ OnError = Literal["fail", "threshold", "ignore"]
 class Totals(BaseModel):
     """Pair-level counts. Invariant: done + failed + skipped == requested (after duplicates)."""
 
+    model_config = ConfigDict(populate_by_name=True)
+
     requested: int = 0
     done: int = 0
     failed: int = 0
     skipped: int = 0
     duplicates: int = 0
+    # Dry run only: of the `done` (checked) pairs, how many exist and would be removed / are absent.
+    would_remove: int = Field(default=0, alias="wouldRemove")
+    absent: int = 0
 
 
 class FailedInput(BaseModel):

@@ -1,1 +1,1 @@
-"""operators layer."""
+"""Archive operators. Importing this package is cheap: the operators live in `.archive`."""
