@@ -68,6 +68,7 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         dry_run: bool = False,
         report_path: str | None = None,
         progress_interval: float = 10.0,
+        rate_limit_share: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -79,6 +80,8 @@ class BaseHubSpotArchiveOperator(BaseOperator):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+        if rate_limit_share is not None and not 0.0 < rate_limit_share <= 1.0:
+            raise ValueError(f"rate_limit_share must be in (0, 1], got {rate_limit_share!r}")
         self.hubspot_conn_id = hubspot_conn_id
         self.from_object_type = from_object_type
         self.to_object_type = to_object_type
@@ -91,6 +94,8 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         self.is_dry_run = bool(dry_run)  # BaseOperator.dry_run() is a method: keep it
         self.report_path = report_path
         self.progress_interval = progress_interval
+        # Mapped tasks hitting one account each take a share of its rate limit (1 / pool slots).
+        self.rate_limit_share = rate_limit_share
 
     # -- hooks for subclasses -------------------------------------------------------------------
     def send(self, hook: HubSpotHook, chunk: Chunk, from_type: str, to_type: str) -> Any:
@@ -113,7 +118,9 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         except InputValidationError as err:
             self._refuse(err)
         try:
-            hook = HubSpotHook(self.hubspot_conn_id, api_version=self.api_version)
+            hook = HubSpotHook(
+                self.hubspot_conn_id, api_version=self.api_version, rate_limit_share=self.rate_limit_share
+            )
             version = hook.api_version
             max_batch = hook.max_batch_size
         except HubSpotError as err:

@@ -410,3 +410,24 @@ def test_operator_fields_and_cheap_import() -> None:
     assert op.template_ext == ()
     assert callable(op.dry_run)  # BaseOperator.dry_run() is kept intact
     assert op.is_dry_run is True
+
+
+def test_rate_limit_share_scales_the_hooks_governor(make_sim: MakeSim, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
+
+    make_sim(extra={"rate_limit": 100})
+    created: list[HubSpotHook] = []
+    original_init = HubSpotHook.__init__
+
+    def recording_init(self: HubSpotHook, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        created.append(self)
+
+    monkeypatch.setattr(HubSpotHook, "__init__", recording_init)
+    summary = batch_op([(1, 101)], rate_limit_share=0.25).execute({})
+    assert summary["totals"]["done"] == 1
+    assert created[0].get_conn().governor.limit == 25
+    with pytest.raises(ValueError, match="rate_limit_share"):
+        batch_op([(1, 101)], rate_limit_share=0)
+    with pytest.raises(ValueError, match="rate_limit_share"):
+        batch_op([(1, 101)], rate_limit_share=1.5)
