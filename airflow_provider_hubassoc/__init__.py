@@ -27,15 +27,21 @@ CONN_FIELDS: dict[str, Any] = {
     "api_version": {
         "label": "API version",
         "description": "Date version or v4 (legacy paths). Operators may override it.",
-        "schema": {"type": ["string", "null"], "default": "2026-03",
-                   "enum": ["2025-09", "2026-03", "2026-09", "v4"]},
+        "schema": {
+            "type": ["string", "null"],
+            "default": "2026-03",
+            "enum": ["2025-09", "2026-03", "2026-09", "v4"],
+        },
     },
     "rate_limit_tier": {
         "label": "Rate-limit tier",
         "description": "Requests per rolling 10 s: free/starter 100, professional/enterprise 190, "
-                       "limit_increase 250, oauth 110.",
-        "schema": {"type": ["string", "null"], "default": "free",
-                   "enum": ["free", "starter", "professional", "enterprise", "limit_increase", "oauth"]},
+        "limit_increase 250, oauth 110.",
+        "schema": {
+            "type": ["string", "null"],
+            "default": "free",
+            "enum": ["free", "starter", "professional", "enterprise", "limit_increase", "oauth"],
+        },
     },
     "rate_limit": {
         "label": "Requests per window (overrides the tier)",
@@ -46,9 +52,18 @@ CONN_FIELDS: dict[str, Any] = {
         "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},
     },
     "client_id": {"label": "OAuth client id", "schema": {"type": ["string", "null"]}},
-    "client_secret": {"label": "OAuth client secret", "schema": {"type": ["string", "null"], "format": "password"}},
-    "refresh_token": {"label": "OAuth refresh token", "schema": {"type": ["string", "null"], "format": "password"}},
-    "connect_timeout": {"label": "Connect timeout (s)", "schema": {"type": ["number", "null"], "default": 10}},
+    "client_secret": {
+        "label": "OAuth client secret",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "refresh_token": {
+        "label": "OAuth refresh token",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "connect_timeout": {
+        "label": "Connect timeout (s)",
+        "schema": {"type": ["number", "null"], "default": 10},
+    },
     "read_timeout": {"label": "Read timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
     "max_retries": {"label": "Retries per request", "schema": {"type": ["integer", "null"], "default": 5}},
 }
@@ -68,15 +83,23 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.hooks.hubspot"]}],
+        "hooks": [
+            {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.hooks.hubspot"]}
+        ],
         "operators": [
             {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.operators.archive"]}
         ],
         "sensors": [
-            {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.sensors.batch_status"]}
+            {
+                "integration-name": "HubSpot",
+                "python-modules": ["airflow_provider_hubassoc.sensors.batch_status"],
+            }
         ],
         "triggers": [
-            {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.triggers.batch_status"]}
+            {
+                "integration-name": "HubSpot",
+                "python-modules": ["airflow_provider_hubassoc.triggers.batch_status"],
+            }
         ],
         "connection-types": [
             {

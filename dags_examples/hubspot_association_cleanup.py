@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-
 from airflow.sdk import dag, task
+
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSensor
 
@@ -64,7 +64,9 @@ def hubspot_association_cleanup() -> None:
             f"in {summary['batches']} batches; report at {summary['reportPath']}"
         )
         for failed in summary["failedSample"]:
-            print(f"  failed {failed['fromId']} -> {failed['toId']}: {failed['category']}: {failed['message']}")
+            print(
+                f"  failed {failed['fromId']} -> {failed['toId']}: {failed['category']}: {failed['message']}"
+            )
 
     archive >> confirm >> log_report(archive.output)
 

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 import pendulum
-
 from airflow.sdk import dag, task
+
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -40,7 +40,9 @@ def hubspot_cleanup_fanout() -> None:
         """Stream the export into N JSONL files; mapped tasks read them as streams too."""
         assert params is not None
         count = int(str(params["partitions"]))
-        folder = Path(PARTITION_DIR) / f"hubspot_fanout_{(run_id or 'manual').replace(':', '_').replace('+', '_')}"
+        folder = (
+            Path(PARTITION_DIR) / f"hubspot_fanout_{(run_id or 'manual').replace(':', '_').replace('+', '_')}"
+        )
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / f"part-{index:04d}.jsonl" for index in range(count)]
         handles = [path.open("w") for path in paths]

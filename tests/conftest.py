@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +63,9 @@ def connection_json(url: str, token: str | None = None, **extra: Any) -> str:
 
 
 @pytest.fixture
-def hubspot_conn(hubspot_simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def hubspot_conn(hubspot_simulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """`hubspot_default` pointing at the running simulator with its default token."""
     from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
 
     monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", connection_json(hubspot_simulator.url, DEFAULT_TOKEN))
-    yield "hubspot_default"
+    return "hubspot_default"

@@ -29,9 +29,11 @@ class HubSpotError(Exception):
 
     def __str__(self) -> str:
         parts = [super().__str__()]
-        meta = [f"status={self.status}" if self.status is not None else None,
-                f"category={self.category}" if self.category else None,
-                f"correlationId={self.correlation_id}" if self.correlation_id else None]
+        meta = [
+            f"status={self.status}" if self.status is not None else None,
+            f"category={self.category}" if self.category else None,
+            f"correlationId={self.correlation_id}" if self.correlation_id else None,
+        ]
         shown = [m for m in meta if m]
         if shown:
             parts.append(f"({', '.join(shown)})")
@@ -67,7 +69,11 @@ class HubSpotRateLimitError(HubSpotError):
     """429 TEN_SECONDLY_ROLLING still failing after retries; `retry_after` is the wait HubSpot asked."""
 
     def __init__(
-        self, message: str, *, policy_name: str | None = None, retry_after: float | None = None,
+        self,
+        message: str,
+        *,
+        policy_name: str | None = None,
+        retry_after: float | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]

@@ -44,4 +44,4 @@ BATCH_ARCHIVE = "batch/archive"
 LABELS_ARCHIVE = "batch/labels/archive"
 BATCH_READ = "batch/read"
 LABELS = "labels"
-OAUTH_TOKEN_PATH = "/oauth/v1/token"
+OAUTH_TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret

@@ -12,7 +12,9 @@ MAX_RECORD_ID = 2**63 - 1
 
 # Standard names ("contacts", "line_items"), object type ids ("0-1", "2-1234567"),
 # and fully qualified custom object names ("p1234_cars"). Nothing else may reach a URL path.
-_OBJECT_TYPE_RE = re.compile(r"^(?:[0-9]-[0-9]{1,12}|p[0-9]{1,12}_[a-z][a-z0-9_]{0,99}|[a-z][a-z0-9_]{0,99})$")
+_OBJECT_TYPE_RE = re.compile(
+    r"^(?:[0-9]-[0-9]{1,12}|p[0-9]{1,12}_[a-z][a-z0-9_]{0,99}|[a-z][a-z0-9_]{0,99})$"
+)
 
 
 class InputValidationError(ValueError):

@@ -38,8 +38,17 @@ def _pairs(state: dict[str, Any]) -> set[tuple[str, str]]:
 def _start_simulator(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     ready = workdir / "simulator.url"
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_hubassoc.simulator", "--port", "0",
-         "--seed", str(SEED), "--ready-file", str(ready)],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_hubassoc.simulator",
+            "--port",
+            "0",
+            "--seed",
+            str(SEED),
+            "--ready-file",
+            str(ready),
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
@@ -73,26 +82,33 @@ def main() -> int:
     simulator, url = _start_simulator(workdir)
     try:
         env = dict(os.environ)
-        env.update({
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(
-                {"conn_type": "hubspot", "host": url, "password": DEFAULT_TOKEN}
-            ),
-            "HUBSPOT_CLEANUP_REPORT_DIR": str(reports),
-        })
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(
+                    {"conn_type": "hubspot", "host": url, "password": DEFAULT_TOKEN}
+                ),
+                "HUBSPOT_CLEANUP_REPORT_DIR": str(reports),
+            }
+        )
         before = _pairs(_get(f"{url}/_sim/state"))
         print(f"HubSpot simulator on {url}: {len(before)} contact->company associations seeded")
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
+        )
         print(f"Airflow metadata database migrated in {time.monotonic() - started:.1f} s ({home})")
         log_path = workdir / "dags_test.log"
         run_started = time.monotonic()
         with log_path.open("w") as log:
-            result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", DAG_ID],
-                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+            result = subprocess.run(
+                [sys.executable, "-m", "airflow", "dags", "test", DAG_ID],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         took = time.monotonic() - run_started
         after = _pairs(_get(f"{url}/_sim/state"))
         counters = _get(f"{url}/_sim/counters")
@@ -104,8 +120,15 @@ def main() -> int:
         simulator.wait(timeout=10)
 
 
-def _print_report(before: set[tuple[str, str]], after: set[tuple[str, str]], counters: dict[str, Any],
-                  summary: dict[str, Any] | None, took: float, log_path: Path, returncode: int) -> None:
+def _print_report(
+    before: set[tuple[str, str]],
+    after: set[tuple[str, str]],
+    counters: dict[str, Any],
+    summary: dict[str, Any] | None,
+    took: float,
+    log_path: Path,
+    returncode: int,
+) -> None:
     removed = sorted(before - after)
     print()
     print(f"airflow dags test {DAG_ID}: {'success' if returncode == 0 else 'FAILED'} in {took:.1f} s")
@@ -116,12 +139,19 @@ def _print_report(before: set[tuple[str, str]], after: set[tuple[str, str]], cou
         print(f"    ... and {len(removed) - 10} more")
     if summary:
         totals = summary["totals"]
-        print(f"  operator totals: requested {totals['requested']}, done {totals['done']}, "
-              f"failed {totals['failed']}, skipped {totals['skipped']}, duplicates {totals['duplicates']}")
-        print(f"  batches: {summary['batches']} ({summary['batchStatuses']}), API version {summary['apiVersion']}")
+        print(
+            f"  operator totals: requested {totals['requested']}, done {totals['done']}, "
+            f"failed {totals['failed']}, skipped {totals['skipped']}, duplicates {totals['duplicates']}"
+        )
+        print(
+            f"  batches: {summary['batches']} ({summary['batchStatuses']}), "
+            f"API version {summary['apiVersion']}"
+        )
         for failed in summary.get("failedSample", []):
-            print(f"  failed: contact {failed['fromId']} -> company {failed['toId']}: "
-                  f"{failed['category']}: {failed['message']}")
+            print(
+                f"  failed: contact {failed['fromId']} -> company {failed['toId']}: "
+                f"{failed['category']}: {failed['message']}"
+            )
         print(f"  full per-pair report: {summary.get('reportPath')}")
     print(f"  HubSpot requests: {counters['requests']} {counters['by_endpoint']}")
     print(f"  Airflow log: {log_path}")

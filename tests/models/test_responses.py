@@ -46,7 +46,8 @@ def test_batch_body_with_errors_parses() -> None:
     assert parsed.num_errors == 1
     assert parsed.errors[0].context == {"fromId": ["9"]}
     assert parsed.errors[0].errors[0].in_ == "from"
-    assert parsed.completed_at is not None and parsed.started_at is not None
+    assert parsed.completed_at is not None
+    assert parsed.started_at is not None
 
 
 def test_bodiless_204_reads_as_complete_without_errors() -> None:
@@ -58,7 +59,8 @@ def test_bodiless_204_reads_as_complete_without_errors() -> None:
 @pytest.mark.parametrize("status", ["PENDING", "PROCESSING"])
 def test_in_flight_statuses_are_not_terminal(status: str) -> None:
     assert not BatchStatus(status).is_terminal()
-    assert BatchStatus.CANCELED.is_terminal() and BatchStatus.COMPLETE.is_terminal()
+    assert BatchStatus.CANCELED.is_terminal()
+    assert BatchStatus.COMPLETE.is_terminal()
 
 
 def test_rate_limit_error_body_parses() -> None:
@@ -71,7 +73,9 @@ def test_rate_limit_error_body_parses() -> None:
             "policyName": "DAILY",
         }
     )
-    assert body.policy_name == "DAILY" and body.error_type == "RATE_LIMIT" and body.correlation_id == "c-1"
+    assert body.policy_name == "DAILY"
+    assert body.error_type == "RATE_LIMIT"
+    assert body.correlation_id == "c-1"
 
 
 def test_read_result_coerces_numeric_ids() -> None:
@@ -115,5 +119,6 @@ def test_summary_round_trips_in_camel_case() -> None:
         started_at="2026-11-23T00:00:00Z",
     )
     wire = summary.to_xcom()
-    assert wire["fromObjectType"] == "contacts" and wire["totals"]["requested"] == 0
+    assert wire["fromObjectType"] == "contacts"
+    assert wire["totals"]["requested"] == 0
     assert ArchiveSummary.from_xcom(wire) == summary

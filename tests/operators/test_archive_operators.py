@@ -412,7 +412,9 @@ def test_operator_fields_and_cheap_import() -> None:
     assert op.is_dry_run is True
 
 
-def test_rate_limit_share_scales_the_hooks_governor(make_sim: MakeSim, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_limit_share_scales_the_hooks_governor(
+    make_sim: MakeSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 
     make_sim(extra={"rate_limit": 100})
