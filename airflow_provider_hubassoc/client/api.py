@@ -303,6 +303,15 @@ def _parse_read_page(reply: _Reply) -> _ReadPage:
     return _ReadPage(records, errors)
 
 
+def _json_body(response: requests.Response, token: str) -> Any:
+    """The reply's JSON; a reply quoting the token (e.g. in a per-input error message, which ends up
+    in the report and XCom) has it replaced by '***' first."""
+    secret = token.encode()
+    if secret and secret in response.content:
+        return json.loads(response.content.replace(secret, b"***"))
+    return response.json()
+
+
 class _Bearer(requests.auth.AuthBase):
     """Sets the Authorization header (and keeps ~/.netrc from replacing it)."""
 
@@ -584,7 +593,7 @@ class HubSpotClient:
         reply = _Reply(response.status_code, None)
         if response.status_code != 204 and response.content.strip():
             try:
-                reply = _Reply(response.status_code, response.json())
+                reply = _Reply(response.status_code, _json_body(response, token))
             except ValueError:
                 raise HubSpotTransportError(
                     f"{method} got an unreadable {response.status_code} reply (not JSON)",
