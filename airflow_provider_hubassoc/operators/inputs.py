@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType
-from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
+from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id, short_repr
 
 FILE_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _FROM_KEYS = ("from_id", "fromId", "from", "fromObjectId")
@@ -126,8 +126,9 @@ class PairSource:
                 where = f"{name} line {number}"
                 try:
                     item = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputValidationError(f"{where}: malformed JSON ({err.msg})") from None
+                except ValueError as err:  # JSONDecodeError, or an integer literal past int()'s limit
+                    reason = err.msg if isinstance(err, json.JSONDecodeError) else str(err)
+                    raise InputValidationError(f"{where}: malformed JSON ({reason})") from None
                 yield from parse_item(item, where=where, labels=self.labels)
 
     def _iter_csv(self, name: str) -> Iterator[ParsedPair]:
@@ -135,7 +136,7 @@ class PairSource:
             reader = csv.reader(handle)
             header: list[str] | None = None
             fast: tuple[int, int] | None = None
-            for row in reader:
+            for row in _csv_rows(reader, name):
                 number = reader.line_num
                 if not row or all(not cell.strip() for cell in row):
                     continue
@@ -161,11 +162,23 @@ class PairSource:
                 record = {key: cell.strip() for key, cell in zip(header, row, strict=True) if cell.strip()}
                 if "types" in record:
                     # JSON types, else a plain label name or "CATEGORY:id"
-                    with contextlib.suppress(json.JSONDecodeError):
+                    with contextlib.suppress(ValueError):
                         record["types"] = json.loads(record["types"])
                 yield from parse_item(record, where=where, labels=self.labels)
             if header is None:
                 raise InputValidationError(f"inputs file {name!r} is empty")
+
+
+def _csv_rows(reader: Any, name: str) -> Iterator[list[str]]:
+    """The reader's rows; a row the csv module cannot read is refused naming the file and line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise InputValidationError(f"{name} line {reader.line_num}: unreadable CSV ({err})") from None
+        yield row
 
 
 def _fast_columns(header: list[str]) -> tuple[int, int] | None:
@@ -213,33 +226,33 @@ def parse_item(item: Any, *, where: str, labels: bool) -> Iterator[ParsedPair]:
         to_key, to_value = _first(item, _TO_KEYS)
         if from_key is None or to_key is None:
             raise InputValidationError(
-                f"{where}: {_short(item)} needs a from id ({'/'.join(_FROM_KEYS)}) "
+                f"{where}: {short_repr(item)} needs a from id ({'/'.join(_FROM_KEYS)}) "
                 f"and a to id ({'/'.join(_TO_KEYS)})"
             )
         types_value, has_types = _types_from_mapping(item, where)
     elif isinstance(item, (list, tuple)):
         if len(item) not in (2, 3) or (len(item) == 3 and not labels):
             expected = "(from_id, to_id, types)" if labels else "(from_id, to_id)"
-            raise InputValidationError(f"{where}: {_short(item)} is not a pair: expected {expected}")
+            raise InputValidationError(f"{where}: {short_repr(item)} is not a pair: expected {expected}")
         from_value, to_value = item[0], item[1]
         if len(item) == 3:
             types_value, has_types = item[2], True
     else:
         raise InputValidationError(
-            f"{where}: {_short(item)} is not a pair: expected a dict or a (from_id, to_id"
+            f"{where}: {short_repr(item)} is not a pair: expected a dict or a (from_id, to_id"
             f"{', types' if labels else ''}) tuple, got {type(item).__name__}"
         )
     if labels and not has_types:
-        raise InputValidationError(f"{where}: {_short(item)} names no label to remove (types/label)")
+        raise InputValidationError(f"{where}: {short_repr(item)} names no label to remove (types/label)")
     if not labels and has_types:
         raise InputValidationError(
-            f"{where}: {_short(item)} names labels, but batch archive removes every association "
+            f"{where}: {short_repr(item)} names labels, but batch archive removes every association "
             "between the pair; use HubSpotArchiveAssociationLabelsOperator to remove labels"
         )
     from_id = parse_record_id(_unwrap_id(from_value), field=f"{where}: from id")
     to_values = to_value if isinstance(to_value, list) and not labels else [to_value]
     if not to_values:
-        raise InputValidationError(f"{where}: {_short(item)} has an empty list of to ids")
+        raise InputValidationError(f"{where}: {short_repr(item)} has an empty list of to ids")
     types = parse_types(types_value, where=where) if labels else ()
     for raw_to in to_values:
         to_id = parse_record_id(_unwrap_id(raw_to), field=f"{where}: to id")
@@ -260,7 +273,7 @@ def _types_from_mapping(item: Mapping[str, Any], where: str) -> tuple[Any, bool]
     if cat_key is None and id_key is None:
         return None, False
     if cat_key is None or id_key is None:
-        raise InputValidationError(f"{where}: {_short(item)} needs both a category and a type id")
+        raise InputValidationError(f"{where}: {short_repr(item)} needs both a category and a type id")
     return {"category": category, "typeId": type_id}, True
 
 
@@ -320,7 +333,7 @@ def parse_type(spec: Any, *, where: str) -> TypeSpec:
         type_id = spec.get("typeId", spec.get("associationTypeId", spec.get("type_id")))
     else:
         raise InputValidationError(
-            f"{where}: type {_short(spec)} is not usable: expected a label name, (category, type id) "
+            f"{where}: type {short_repr(spec)} is not usable: expected a label name, (category, type id) "
             "or {'category': ..., 'typeId': ...}"
         )
     if not isinstance(category, str) or not _is_category(category):
@@ -336,11 +349,6 @@ def parse_type(spec: Any, *, where: str) -> TypeSpec:
     if number <= 0 or number > 2**31 - 1:
         raise InputValidationError(f"{where}: association type id {type_id!r} is out of range")
     return AssociationType(category=AssociationCategory(category.upper()), type_id=number)
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 __all__ = [

@@ -122,3 +122,19 @@ def test_inputs_refuse_bad_ids_and_empty_lists() -> None:
                 "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 0}],
             }
         )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["9" * 5000, 10**5000, -(10**5000), "0" * 30 + "1" * 20, "x" * 1_000_000],
+    ids=["5000-digit-string", "huge-int", "huge-negative-int", "20-digits-after-zeros", "1MB-text"],
+)
+def test_huge_ids_are_refused_with_a_bounded_message(value: object) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        parse_record_id(value, field="toId")
+    assert "toId" in str(excinfo.value)
+    assert len(str(excinfo.value)) < 300
+
+
+def test_leading_zeros_before_a_valid_id_are_accepted() -> None:
+    assert parse_record_id("0" * 40 + "42") == "42"
