@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_hubassoc.models.identifiers import parse_record_id
-from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationReadResult
 from airflow_provider_hubassoc.models.summary import VerifyPair
+
+if TYPE_CHECKING:  # annotations only: a DAG file importing the sensor skips these models
+    from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationReadResult
 
 # HubSpot's batch read accepts at most 1,000 inputs per request (since 10 Feb 2025).
 READ_CHUNK_SIZE = 1000

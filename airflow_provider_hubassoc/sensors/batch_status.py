@@ -34,7 +34,6 @@ from airflow_provider_hubassoc.client.readback import (
 )
 from airflow_provider_hubassoc.models.responses import BatchStatus
 from airflow_provider_hubassoc.models.summary import VERIFY_SAMPLE_SIZE, ArchiveSummary, VerifyPair
-from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger, report_pairs
 
 # Up to this many still-present pairs are handed to the trigger inline; beyond, the report path.
 TRIGGER_INLINE_PAIRS = 1000
@@ -229,6 +228,8 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
         if self._pending is not None:
             return self._scope, self._pending
         if summary.report_path:
+            from airflow_provider_hubassoc.triggers.batch_status import report_pairs
+
             return scope, report_pairs(summary.report_path)
         return scope, bounded(summary.verify_sample, self.max_pairs_to_verify)
 
@@ -299,6 +300,9 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
 
     def _execute_deferrable(self, context: Context) -> Any:
         """Check once on the worker; if not done, hand the waiting to the trigger."""
+        # Imported here: a DAG file that only defines the sensor does not load Airflow's trigger base.
+        from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
+
         started = time.time()
         try:
             done = self.poke(context)

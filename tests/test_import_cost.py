@@ -1,0 +1,40 @@
+"""A DAG file that uses our operators does not pay for the HTTP client, triggers or simulator.
+
+Structural, not timed: docs/benchmarks.md measures the milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+DEFERRED = [
+    "requests",
+    "airflow_provider_hubassoc.client.api",
+    "airflow_provider_hubassoc.hooks.hubspot",
+    "airflow_provider_hubassoc.triggers.batch_status",
+    "airflow_provider_hubassoc.operators.chunking",
+    "airflow_provider_hubassoc.simulator",
+]
+
+
+def test_defining_operators_and_sensor_loads_no_client_code() -> None:
+    code = (
+        "import json, sys\n"
+        "from airflow.sdk import BaseOperator, dag, task\n"
+        "import airflow_provider_hubassoc.operators.archive\n"
+        "import airflow_provider_hubassoc.sensors.batch_status\n"
+        f"print(json.dumps([m for m in {DEFERRED!r} if m in sys.modules]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_lazy_package_exports_still_resolve() -> None:
+    from airflow_provider_hubassoc import client, models
+
+    assert client.HubSpotClient.__name__ == "HubSpotClient"
+    assert models.BatchStatus.COMPLETE.value == "COMPLETE"
+    assert sorted(client.__all__) == sorted(client._EXPORTS)
+    assert sorted(models.__all__) == sorted(models._EXPORTS)
