@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,42 +21,12 @@ SEED = EXAMPLES / "data" / "demo_seed.json"
 DAG_ID = "hubspot_association_cleanup"
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as reply:  # loopback only
-        return json.load(reply)
-
-
 def _pairs(state: dict[str, Any]) -> set[tuple[str, str]]:
     return {
         (a["fromId"], a["toId"])
         for a in state["associations"]
         if a["fromObjectType"] == "contacts" and a["toObjectType"] == "companies"
     }
-
-
-def _start_simulator(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    ready = workdir / "simulator.url"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_hubassoc.simulator",
-            "--port",
-            "0",
-            "--seed",
-            str(SEED),
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not ready.exists() or not ready.read_text().strip():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit("the HubSpot simulator did not start")
-        time.sleep(0.05)
-    return process, ready.read_text().strip()
 
 
 def _latest_summary(report_dir: Path) -> dict[str, Any] | None:
@@ -74,13 +43,14 @@ def _latest_summary(report_dir: Path) -> dict[str, Any] | None:
 
 def main() -> int:
     from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+    from airflow_provider_hubassoc.simulator.process import SimulatorProcess
 
     workdir = Path(tempfile.mkdtemp(prefix="hubassoc-demo-"))
     home, reports = workdir / "airflow_home", workdir / "reports"
     home.mkdir()
     reports.mkdir()
-    simulator, url = _start_simulator(workdir)
-    try:
+    with SimulatorProcess(["--seed", str(SEED)], log_path=workdir / "simulator.log") as simulator:
+        url = simulator.url
         env = dict(os.environ)
         env.update(
             {
@@ -93,7 +63,7 @@ def main() -> int:
                 "HUBSPOT_CLEANUP_REPORT_DIR": str(reports),
             }
         )
-        before = _pairs(_get(f"{url}/_sim/state"))
+        before = _pairs(simulator.admin("state"))
         print(f"HubSpot simulator on {url}: {len(before)} contact->company associations seeded")
         started = time.monotonic()
         subprocess.run(
@@ -110,14 +80,11 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
         took = time.monotonic() - run_started
-        after = _pairs(_get(f"{url}/_sim/state"))
-        counters = _get(f"{url}/_sim/counters")
+        after = _pairs(simulator.admin("state"))
+        counters = simulator.admin("counters")
         summary = _latest_summary(reports)
         _print_report(before, after, counters, summary, took, log_path, result.returncode)
         return result.returncode
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=10)
 
 
 def _print_report(
