@@ -83,7 +83,8 @@ def run_one(client: str, n: int, seed: Path, pairs: Path, args: argparse.Namespa
     ceiling = args.rate_limit * args.batch_size / WINDOW_S
     # Bound every run: the slowest honest client still does ~100 pairs/s here.
     timeout = 120 + n / 100
-    with SimProcess(seed, settings, workdir, n) as sim:
+    sim = SimProcess(seed, settings, workdir, n)
+    with sim:
         command = [
             sys.executable, "-m", RUNNERS[client], "--url", sim.url, "--token", DEFAULT_TOKEN,
             "--pairs", str(pairs), "--batch-size", str(args.batch_size),
