@@ -202,9 +202,10 @@ def main() -> int:
             )
             for r in results:
                 print(f"{r['scenario']:<26} {r['req_per_s']:>9} {r['requests']:>9}  {r['statuses']}")
-            ceiling = results[0]["req_per_s"]
+            ceiling = float(str(results[0]["req_per_s"]))
             for r in results[1:]:
-                print(f"{r['scenario']}: {100 * r['req_per_s'] / ceiling:.0f}% of the stdlib ceiling")
+                share = 100 * float(str(r["req_per_s"])) / ceiling
+                print(f"{r['scenario']}: {share:.0f}% of the stdlib ceiling")
             print(json.dumps(results))
         finally:
             for proc in procs:

@@ -7,6 +7,7 @@ starting it through the CLI is exactly what a user does by hand.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,23 +49,24 @@ class SimulatorProcess:
         deadline = time.monotonic() + self.start_timeout_s
         while not (ready.exists() and ready.read_text().strip()):
             if self._process.poll() is not None or time.monotonic() > deadline:
+                output = self.log_tail()  # read before stop() removes the temp folder
                 self.stop()
-                raise RuntimeError(f"the HubSpot simulator did not start:\n{self.log_tail()}")
+                raise RuntimeError(f"the HubSpot simulator did not start:\n{output}")
             time.sleep(0.05)
         self.url = ready.read_text().strip().rstrip("/")
         return self
 
     def stop(self) -> None:
-        """Stop the process this object started (terminate, then kill)."""
+        """Stop the process this object started (terminate, then kill) and remove its temp folder."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
     def admin(self, path: str, timeout_s: float = 120.0) -> Any:
         """GET an admin endpoint (`state`, `counters`, `config`) and decode it."""

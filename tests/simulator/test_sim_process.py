@@ -21,7 +21,9 @@ def test_child_process_serves_its_seed_and_stops(tmp_path: Path) -> None:
         process = sim._process
         assert process is not None
         assert process.poll() is None
+        workdir = sim._workdir
     assert process.poll() is not None
+    assert not workdir.exists()
 
 
 def test_a_simulator_that_cannot_start_says_why(tmp_path: Path) -> None:

@@ -1,0 +1,34 @@
+"""The benchmark harness runs end to end (tiny N): ours and both baselines, side by side.
+
+No speed is asserted here; docs/benchmarks.md holds the measured numbers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_measures_every_client_against_the_same_simulator(tmp_path: Path) -> None:
+    out = tmp_path / "bench.md"
+    result = subprocess.run(
+        [sys.executable, "bench/run_bench.py", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("500 ")]
+    table = [row for row in rows if len(row) == 13]  # the results table, not the ratio table
+    clients = {row[1]: row for row in table}
+    assert set(clients) == {"ours", "sdk", "requests"}
+    for row in clients.values():
+        assert row[5] == "5"  # requests: 500 pairs in chunks of 100, nothing retried
+        assert row[9] == "0"  # left in the simulator: every pair archived
+    assert "ours vs sdk" in result.stdout
+    assert "ours vs requests" in result.stdout
+    assert "| ours |" in out.read_text()
