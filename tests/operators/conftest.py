@@ -8,6 +8,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_hubassoc.operators.archive import (
+    HubSpotArchiveAssociationLabelsOperator,
+    HubSpotArchiveAssociationsOperator,
+)
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
 
 FT, TT = "contacts", "companies"
@@ -15,6 +19,18 @@ UNLABELED = ("HUBSPOT_DEFINED", 279)
 PRIMARY = ("HUBSPOT_DEFINED", 1)
 BOSS = ("USER_DEFINED", 36)
 BILLING = ("USER_DEFINED", 37)
+
+
+def batch_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationsOperator:
+    """A batch archive operator for contacts -> companies with test defaults."""
+    kwargs = {"task_id": "archive", "from_object_type": FT, "to_object_type": TT, **kwargs}
+    return HubSpotArchiveAssociationsOperator(inputs=inputs, **kwargs)
+
+
+def label_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationLabelsOperator:
+    """A label archive operator for contacts -> companies with test defaults."""
+    kwargs = {"task_id": "labels", "from_object_type": FT, "to_object_type": TT, **kwargs}
+    return HubSpotArchiveAssociationLabelsOperator(inputs=inputs, **kwargs)
 
 
 def grid_state(froms: int = 10, tos: int = 10) -> SimulatorState:

@@ -13,25 +13,11 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError
 from airflow_provider_hubassoc.models import ArchiveSummary
 from airflow_provider_hubassoc.models.summary import SUMMARY_MAX_BYTES
-from airflow_provider_hubassoc.operators.archive import (
-    HubSpotArchiveAssociationLabelsOperator,
-    HubSpotArchiveAssociationsOperator,
-)
 from airflow_provider_hubassoc.operators.report import iter_report_pairs
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator, SimulatorState
-from tests.operators.conftest import BILLING, BOSS, FT, TT, UNLABELED
+from tests.operators.conftest import BILLING, BOSS, FT, TT, UNLABELED, batch_op, label_op
 
 MakeSim = Callable[..., Simulator]
-
-
-def batch_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationsOperator:
-    kwargs = {"task_id": "archive", "from_object_type": FT, "to_object_type": TT, **kwargs}
-    return HubSpotArchiveAssociationsOperator(inputs=inputs, **kwargs)
-
-
-def label_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationLabelsOperator:
-    kwargs = {"task_id": "labels", "from_object_type": FT, "to_object_type": TT, **kwargs}
-    return HubSpotArchiveAssociationLabelsOperator(inputs=inputs, **kwargs)
 
 
 def report_lines(path: Path) -> list[dict[str, Any]]:

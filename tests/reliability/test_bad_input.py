@@ -14,28 +14,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_hubassoc.models.identifiers import MAX_RECORD_ID, parse_record_id
-from airflow_provider_hubassoc.operators.archive import (
-    HubSpotArchiveAssociationLabelsOperator,
-    HubSpotArchiveAssociationsOperator,
-)
 from airflow_provider_hubassoc.operators.chunking import PairStore
 from airflow_provider_hubassoc.operators.inputs import PairSource
 from airflow_provider_hubassoc.simulator import Simulator
+from tests.operators.conftest import batch_op, label_op
 from tests.reliability.conftest import FT, TT, LeakScan, MakeSim, archive_requests, run_operator
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 OBJECT_TYPE_RE = re.compile(r"^(?:[0-9]-[0-9]{1,12}|p[0-9]{1,12}_[a-z][a-z0-9_]{0,99}|[a-z][a-z0-9_]{0,99})$")
 MESSAGE_LIMIT = 2_000  # a refusal must stay readable, whatever the input size
-
-
-def batch_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationsOperator:
-    kwargs = {"task_id": "archive", "from_object_type": FT, "to_object_type": TT, **kwargs}
-    return HubSpotArchiveAssociationsOperator(inputs=inputs, **kwargs)
-
-
-def label_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationLabelsOperator:
-    kwargs = {"task_id": "labels", "from_object_type": FT, "to_object_type": TT, **kwargs}
-    return HubSpotArchiveAssociationLabelsOperator(inputs=inputs, **kwargs)
 
 
 def refused(op: Any, sim: Simulator, scan: LeakScan, *expected: str) -> str:
