@@ -5,6 +5,10 @@ Each mapped task archives one partition. All of them call the same HubSpot accou
   `airflow pools set hubspot_api 4 "HubSpot API calls"`);
 - `rate_limit_share` gives each task its share of the account's rate limit (4 slots -> 0.25),
   so together they stay under HubSpot's ten-secondly ceiling on Celery or Kubernetes executors.
+
+Partitions are written through `ObjectStoragePath`: on a distributed executor, mapped tasks run on
+other machines, so set `HUBSPOT_CLEANUP_PARTITION_DIR` to shared storage (`s3://bucket/prefix`,
+`gs://...`); the local `file://` default only suits a single machine.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import ObjectStoragePath, dag, task
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 
@@ -24,6 +28,11 @@ DATA = Path(__file__).resolve().parent / "data"
 POOL = "hubspot_api"
 POOL_SLOTS = 4
 PARTITION_DIR = os.environ.get("HUBSPOT_CLEANUP_PARTITION_DIR", tempfile.gettempdir())
+
+
+def storage_path(location: str) -> ObjectStoragePath:
+    """A plain local path or a storage URI (`s3://...`), as one ObjectStoragePath."""
+    return ObjectStoragePath(location if "://" in location else Path(location).resolve().as_uri())
 
 
 @dag(
@@ -40,14 +49,13 @@ def hubspot_cleanup_fanout() -> None:
         """Stream the export into N JSONL files; mapped tasks read them as streams too."""
         assert params is not None
         count = int(str(params["partitions"]))
-        folder = (
-            Path(PARTITION_DIR) / f"hubspot_fanout_{(run_id or 'manual').replace(':', '_').replace('+', '_')}"
-        )
+        run_folder = f"hubspot_fanout_{(run_id or 'manual').replace(':', '_').replace('+', '_')}"
+        folder = storage_path(PARTITION_DIR) / run_folder
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / f"part-{index:04d}.jsonl" for index in range(count)]
         handles = [path.open("w") for path in paths]
         try:
-            with Path(str(params["pairs_file"])).open(newline="") as source:
+            with storage_path(str(params["pairs_file"])).open(newline="") as source:
                 for row in csv.DictReader(source):
                     # Partition by `from` record so each record's pairs are grouped in one task.
                     handles[int(row["from_id"]) % count].write(
