@@ -13,7 +13,6 @@ from airflow_provider_hubassoc.lazy_exports import lazy_getattr
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.client.api import (
         DEFAULT_BASE_URL,
-        READ_BATCH_LIMIT,
         ClientStats,
         HubSpotClient,
         check_base_url,
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_hubassoc.client.versions import (
         DEFAULT_API_VERSION,
+        READ_BATCH_LIMIT,
         SUPPORTED_VERSIONS,
         ApiVersion,
         associations_path,
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "DEFAULT_BASE_URL": "airflow_provider_hubassoc.client.api",
-    "READ_BATCH_LIMIT": "airflow_provider_hubassoc.client.api",
+    "READ_BATCH_LIMIT": "airflow_provider_hubassoc.client.versions",
     "ClientStats": "airflow_provider_hubassoc.client.api",
     "HubSpotClient": "airflow_provider_hubassoc.client.api",
     "check_base_url": "airflow_provider_hubassoc.client.api",

@@ -42,6 +42,7 @@ from airflow_provider_hubassoc.client.versions import (
     BATCH_READ,
     LABELS,
     LABELS_ARCHIVE,
+    READ_BATCH_LIMIT,
     ApiVersion,
     associations_path,
     parse_api_version,
@@ -61,7 +62,6 @@ from airflow_provider_hubassoc.models.responses import (
 log = logging.getLogger("airflow_provider_hubassoc.client")
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
-READ_BATCH_LIMIT = 1000
 USER_AGENT = f"airflow-provider-hubassoc/{__version__}"
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound=BaseModel)
@@ -193,10 +193,10 @@ def _error_body(text: str) -> ErrorBody:
     try:
         return ErrorBody.model_validate(data)
     except ValidationError:
-        # A shape we do not know: keep what is plainly readable.
-        return ErrorBody.model_validate(
-            {k: data[k] for k in ("message", "correlationId", "category", "policyName") if k in data}
-        )
+        # A shape we do not know (a gateway's {"message": null}, a dict message...): keep only
+        # the plainly readable string fields, so the typed error (and its retry) still happens.
+        readable = ("message", "correlationId", "category", "policyName")
+        return ErrorBody.model_validate({k: data[k] for k in readable if isinstance(data.get(k), str)})
 
 
 def _required_scopes(body: ErrorBody) -> list[str]:

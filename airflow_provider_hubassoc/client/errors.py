@@ -92,7 +92,13 @@ class HubSpotValidationError(HubSpotError):
 
 
 class HubSpotNotFoundError(HubSpotError):
-    """404: unknown object type, path or record."""
+    """404: unknown object type or path.
+
+    Fatal: the path is the same for every chunk of a run (unknown record ids come back as
+    per-input errors in a 207), so going on would only repeat the 404 for every chunk.
+    """
+
+    fatal = True
 
 
 class HubSpotServerError(HubSpotError):

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
 from airflow_provider_hubassoc.models.identifiers import parse_record_id
 from airflow_provider_hubassoc.models.summary import VerifyPair
 
 if TYPE_CHECKING:  # annotations only: a DAG file importing the sensor skips these models
     from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationReadResult
 
-# HubSpot's batch read accepts at most 1,000 inputs per request (since 10 Feb 2025).
-READ_CHUNK_SIZE = 1000
+READ_CHUNK_SIZE = READ_BATCH_LIMIT
 # How many still-present pairs a message or a trigger event shows; the count is always exact.
 STILL_PRESENT_SAMPLE_SIZE = 20
 
@@ -92,22 +92,31 @@ def _label_keys(types: Iterable[dict[str, Any]]) -> set[tuple[str, int]]:
     return keys
 
 
-def _is_present(pair: VerifyPair, records: Sequence[AssociatedRecord]) -> bool:
+LabelIndex = dict[str, set[tuple[str, int]]]
+
+
+def index_labels(records: Sequence[AssociatedRecord]) -> LabelIndex:
+    """to id -> its (category, typeId) labels: built once per from id, so each pair is a look-up
+    (a company linked to 10,000 contacts must not cost 10,000 scans per pair)."""
+    index: LabelIndex = {}
+    for record in records:
+        labels = index.setdefault(record.to_object_id, set())
+        labels.update(
+            (str(getattr(t.category, "value", t.category)), t.type_id) for t in record.association_types
+        )
+    return index
+
+
+def is_present(pair: VerifyPair, index: LabelIndex) -> bool:
     """Association archive: any link to `to_id` counts. Label archive: any of the archived labels.
 
     A label archive of an unlabeled type removes the whole association; then no record is left and
     the pair is correctly seen as gone.
     """
-    to_id = parse_record_id(pair.to_id, field="to id")
-    linked = [r for r in records if r.to_object_id == to_id]
-    if not linked:
+    labels = index.get(parse_record_id(pair.to_id, field="to id"))
+    if labels is None:
         return False
-    if not pair.types:
-        return True
-    wanted = _label_keys(pair.types)
-    return any(
-        (label.category.value, label.type_id) in wanted for r in linked for label in r.association_types
-    )
+    return not pair.types or bool(_label_keys(pair.types) & labels)
 
 
 def _chunks(pairs: Iterable[VerifyPair], max_from_ids: int) -> Iterator[list[tuple[str, VerifyPair]]]:
@@ -150,9 +159,10 @@ def find_still_present(
         ids = list(dict.fromkeys(from_id for from_id, _ in chunk))
         read = reader.read_associations(from_type, to_type, ids, api_version=api_version)
         result.read_errors += len(read.errors)
+        indexes = {from_id: index_labels(records) for from_id, records in read.associations.items()}
         for from_id, pair in chunk:
             result.checked += 1
-            if _is_present(pair, read.associations.get(from_id, [])):
+            if is_present(pair, indexes.get(from_id, {})):
                 result.still_present.append(pair)
     return result
 

@@ -40,6 +40,9 @@ def associations_path(version: ApiVersion, from_type: str, to_type: str, suffix:
     return f"/crm/associations/{version.value}/{from_type}/{to_type}/{suffix}"
 
 
+# HubSpot's batch read accepts at most 1,000 inputs per request (since 10 Feb 2025).
+READ_BATCH_LIMIT = 1000
+
 BATCH_ARCHIVE = "batch/archive"
 LABELS_ARCHIVE = "batch/labels/archive"
 BATCH_READ = "batch/read"

@@ -115,6 +115,7 @@ class BaseHubSpotArchiveOperator(BaseOperator):
             from_type = parse_object_type(self.from_object_type, field="from_object_type")
             to_type = parse_object_type(self.to_object_type, field="to_object_type")
             source = PairSource(self.inputs, labels=self.with_labels)
+            self._check_dry_run_report()
         except InputValidationError as err:
             self._refuse(err)
         try:
@@ -159,6 +160,16 @@ class BaseHubSpotArchiveOperator(BaseOperator):
                 self.max_concurrency,
             )
             return self._run(context, hook, store, summary, from_type, to_type)
+
+    def _check_dry_run_report(self) -> None:
+        """A dry run must not overwrite a real run's report: it is that run's checkpoint."""
+        from airflow_provider_hubassoc.operators.report import holds_real_run
+
+        if self.is_dry_run and self.report_path and holds_real_run(self.report_path):
+            raise InputValidationError(
+                f"report_path {self.report_path!r} holds the report of a real run, which a re-run "
+                "uses as its checkpoint; give the dry run another report_path"
+            )
 
     def _refuse(self, err: InputValidationError) -> NoReturn:
         raise AirflowFailException(f"invalid input, nothing was sent to HubSpot: {err}") from err

@@ -9,6 +9,7 @@ of its canonical pairs, which the checkpoint uses to skip work already done.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import sqlite3
@@ -49,8 +50,9 @@ class Chunk:
     index: int
     pairs: list[Pair] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
+        """sha256 of the canonical pairs: the chunk's identity in the checkpoint (computed once)."""
         h = hashlib.sha256()
         for pair in self.pairs:
             h.update(pair.canonical().encode())

@@ -50,25 +50,52 @@ def is_file_input(value: Any) -> bool:
     return isinstance(value, (str, Path)) or type(value).__name__ == "ObjectStoragePath"
 
 
-def open_text(location: Any, mode: str = "r") -> Any:
-    """Open a local path or an ObjectStoragePath URI (anything with '://') as text."""
+def local_path(location: Any) -> Path | None:
+    """The local file behind a plain path or a `file://` URI; None for object storage URIs."""
     text = str(location)
     if "://" in text and not text.startswith("file://"):
+        return None
+    return Path(text.removeprefix("file://"))
+
+
+def open_text(location: Any, mode: str = "r") -> Any:
+    """Open a local path or an ObjectStoragePath URI (anything with '://') as UTF-8 text."""
+    local = local_path(location)
+    if local is None:
         from airflow.sdk import ObjectStoragePath  # heavy, only when a URI is used
 
-        return ObjectStoragePath(text).open(mode, encoding="utf-8", newline="")  # type: ignore[no-untyped-call]
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    return open(text, mode, encoding="utf-8", newline="")
+        return ObjectStoragePath(str(location)).open(mode, encoding="utf-8", newline="")  # type: ignore[no-untyped-call]
+    return open(local, mode, encoding="utf-8", newline="")
 
 
 def path_exists(location: Any) -> bool:
-    text = str(location)
-    if "://" in text and not text.startswith("file://"):
+    local = local_path(location)
+    if local is None:
         from airflow.sdk import ObjectStoragePath
 
-        return bool(ObjectStoragePath(text).exists())
-    return Path(text.removeprefix("file://")).exists()
+        return bool(ObjectStoragePath(str(location)).exists())
+    return local.exists()
+
+
+def _text_lines(handle: Any, name: str) -> Iterator[str]:
+    """The file's lines; text that is not UTF-8, or a read that fails, is refused naming the place.
+
+    Decoding happens a block at a time, so the line named is the one being read when it failed.
+    """
+    number = 0
+    while True:
+        try:
+            line = next(handle)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as err:
+            raise InputValidationError(
+                f"{name} near line {number + 1}: not UTF-8 text ({err.reason})"
+            ) from None
+        except OSError as err:
+            raise InputValidationError(f"{name} line {number + 1}: could not be read ({err})") from None
+        number += 1
+        yield line
 
 
 class PairSource:
@@ -120,7 +147,7 @@ class PairSource:
 
     def _iter_jsonl(self, name: str) -> Iterator[ParsedPair]:
         with open_text(name) as handle:
-            for number, line in enumerate(handle, start=1):
+            for number, line in enumerate(_text_lines(handle, name), start=1):
                 if not line.strip():
                     continue
                 where = f"{name} line {number}"
@@ -133,7 +160,7 @@ class PairSource:
 
     def _iter_csv(self, name: str) -> Iterator[ParsedPair]:
         with open_text(name) as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(_text_lines(handle, name))
             header: list[str] | None = None
             fast: tuple[int, int] | None = None
             for row in _csv_rows(reader, name):
@@ -356,6 +383,7 @@ __all__ = [
     "PairSource",
     "ParsedPair",
     "TypeSpec",
+    "local_path",
     "open_text",
     "parse_item",
     "parse_type",

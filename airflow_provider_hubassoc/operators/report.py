@@ -24,19 +24,11 @@ from airflow_provider_hubassoc.models.summary import (
     VerifyPair,
 )
 from airflow_provider_hubassoc.operators.chunking import Chunk, Pair
-from airflow_provider_hubassoc.operators.inputs import open_text, path_exists
+from airflow_provider_hubassoc.operators.inputs import local_path, open_text, path_exists
 
 MESSAGE_LIMIT = 300
 CATEGORY_LIMIT = 20
 CHECKPOINT_CATEGORY = "checkpoint"
-
-
-def _is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
-
-
-def _local(path: str) -> Path:
-    return Path(path.removeprefix("file://"))
 
 
 def truncate(message: str | None, limit: int = MESSAGE_LIMIT) -> str:
@@ -58,6 +50,17 @@ def _iter_lines(path: str) -> Iterator[dict[str, Any]]:
                 yield obj
 
 
+def holds_real_run(path: str) -> bool:
+    """Whether `path` (or its `.prev` copy) holds a report of a real, not dry, run: a checkpoint."""
+    candidates = [path, path + ".prev"] if local_path(path) is not None else [path]
+    for candidate in candidates:
+        if path_exists(candidate):
+            for obj in _iter_lines(candidate):
+                if obj.get("kind") == "header" and not obj.get("dryRun"):
+                    return True
+    return False
+
+
 def read_checkpoint(path: str, header: dict[str, Any]) -> set[str]:
     """Digests of chunks recorded done by earlier real (not dry) runs of the same operation.
 
@@ -65,7 +68,7 @@ def read_checkpoint(path: str, header: dict[str, Any]) -> set[str]:
     """
     same = ("operation", "fromObjectType", "toObjectType")
     done: set[str] = set()
-    candidates = [path, path + ".prev"] if _is_local(path) else [path]
+    candidates = [path, path + ".prev"] if local_path(path) is not None else [path]
     for candidate in candidates:
         if not path_exists(candidate):
             continue
@@ -101,8 +104,8 @@ class ReportWriter:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        if _is_local(path):
-            local = _local(path)
+        self._local = local = local_path(path)
+        if local is not None:
             local.parent.mkdir(parents=True, exist_ok=True)
             if local.exists():
                 prev = Path(str(local) + ".prev")
@@ -160,8 +163,8 @@ class ReportWriter:
 
     def close(self, *, finished: bool) -> None:
         self._handle.close()
-        if finished and _is_local(self.path):
-            Path(str(_local(self.path)) + ".prev").unlink(missing_ok=True)
+        if finished and self._local is not None:
+            Path(str(self._local) + ".prev").unlink(missing_ok=True)
 
 
 class SummaryBuilder:

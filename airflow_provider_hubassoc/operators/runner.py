@@ -129,23 +129,25 @@ def attribute(chunk: Chunk, result: BatchResult) -> ChunkOutcome:
 
 
 def read_back(chunk: Chunk, result: AssociationReadResult) -> ChunkOutcome:
-    """Dry run: which requested pairs (and, for labels, which requested labels) exist now."""
+    """Dry run: which requested pairs (and, for labels, which requested labels) exist now.
+
+    The same presence rule as the sensor's read-back, so a dry run predicts what it will check.
+    """
+    from airflow_provider_hubassoc.client.readback import index_labels, is_present
+    from airflow_provider_hubassoc.models.summary import VerifyPair
+
+    indexes = {from_id: index_labels(records) for from_id, records in result.associations.items()}
     results: list[PairResult] = []
     for pair in chunk.pairs:
-        records = {r.to_object_id: r for r in result.associations.get(pair.from_id, [])}
-        record = records.get(pair.to_id)
-        if record is None:
-            results.append(PairResult(pair, "absent", None, "no association between the pair"))
-            continue
-        if not pair.types:
+        wanted = VerifyPair(
+            from_id=pair.from_id, to_id=pair.to_id, types=[t.to_wire() for t in pair.types] or None
+        )
+        if is_present(wanted, indexes.get(pair.from_id, {})):
             results.append(PairResult(pair, "would_remove"))
-            continue
-        present = {(t.category.value, t.type_id) for t in record.association_types}
-        wanted = [t for t in pair.types if (t.category.value, t.type_id) in present]
-        if wanted:
-            results.append(PairResult(pair, "would_remove"))
-        else:
+        elif pair.types:
             results.append(PairResult(pair, "absent", None, "none of the requested labels is present"))
+        else:
+            results.append(PairResult(pair, "absent", None, "no association between the pair"))
     return ChunkOutcome(chunk, results, http_status=None, batch_status=None)
 
 
@@ -244,43 +246,51 @@ def run_chunks(
             raise
 
     with ThreadPoolExecutor(max_workers=max(1, max_concurrency), thread_name_prefix="hubassoc") as pool:
-        exhausted = False
-        while True:
-            while stop is None and not exhausted and len(pending) < limit:
-                chunk = next(chunks, None)
-                if chunk is None:
-                    exhausted = True
+        try:
+            exhausted = False
+            while True:
+                while stop is None and not exhausted and len(pending) < limit:
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        exhausted = True
+                        break
+                    future = pool.submit(guarded_work, chunk)
+                    pending.add(future)
+                    by_future[future] = chunk
+                if not pending:
                     break
-                future = pool.submit(guarded_work, chunk)
-                pending.add(future)
-                by_future[future] = chunk
-            if not pending:
-                break
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in _in_order(finished, by_future):
-                chunk = by_future.pop(future)
-                error = None if future.cancelled() else future.exception()
-                if future.cancelled() or isinstance(error, _NotAttempted):
-                    outcome = skipped(chunk, f"not attempted: the run stopped on {type(stop).__name__}")
-                elif error is None:
-                    outcome = future.result()
-                else:
-                    category = getattr(error, "category", None) or type(error).__name__
-                    outcome = ChunkOutcome(
-                        chunk,
-                        [PairResult(p, "failed", category, str(error)) for p in chunk.pairs],
-                        http_status=getattr(error, "status", None),
-                        error=error,
-                    )
-                    if stop is None:
-                        stop = error
-                        stopping.set()
-                        for queued in pending:
-                            queued.cancel()
-                        log.error("stopping: %s", error)
-                handle(outcome)
-                if progress is not None:
-                    progress.add(len(chunk.pairs))
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in _in_order(finished, by_future):
+                    chunk = by_future.pop(future)
+                    error = None if future.cancelled() else future.exception()
+                    if future.cancelled() or isinstance(error, _NotAttempted):
+                        reason = type(stop).__name__ if stop is not None else "an error in another chunk"
+                        outcome = skipped(chunk, f"not attempted: the run stopped on {reason}")
+                    elif error is None:
+                        outcome = future.result()
+                    else:
+                        category = getattr(error, "category", None) or type(error).__name__
+                        outcome = ChunkOutcome(
+                            chunk,
+                            [PairResult(p, "failed", category, str(error)) for p in chunk.pairs],
+                            http_status=getattr(error, "status", None),
+                            error=error,
+                        )
+                        if stop is None:
+                            stop = error
+                            stopping.set()
+                            for queued in pending:
+                                queued.cancel()
+                            log.error("stopping: %s", error)
+                    handle(outcome)
+                    if progress is not None:
+                        progress.add(len(chunk.pairs))
+        finally:
+            # Leaving on an exception of this thread (a task timeout, on_kill's SIGTERM, a report
+            # write that failed) must not let the pool send the chunks still queued when it joins.
+            stopping.set()
+            for queued in pending:
+                queued.cancel()
     if progress is not None:
         progress.log()
     return stop

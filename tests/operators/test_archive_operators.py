@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError
+from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubSpotNotFoundError
 from airflow_provider_hubassoc.models import ArchiveSummary
 from airflow_provider_hubassoc.models.summary import SUMMARY_MAX_BYTES
 from airflow_provider_hubassoc.operators.report import iter_report_pairs
@@ -419,3 +419,73 @@ def test_rate_limit_share_scales_the_hooks_governor(
         batch_op([(1, 101)], rate_limit_share=0)
     with pytest.raises(ValueError, match="rate_limit_share"):
         batch_op([(1, 101)], rate_limit_share=1.5)
+
+
+def test_dry_run_refuses_to_overwrite_a_real_runs_checkpoint(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(faults=FaultPlan(schedule={3: "429-daily"}))
+    inputs = [(f, t) for f in range(1, 11) for t in range(101, 111)]
+    report = tmp_path / "run.jsonl"
+    with pytest.raises(AirflowFailException):
+        batch_op(inputs, batch_size=10, report_path=str(report)).execute({})
+    checkpoint_before = report.read_text()
+    sim.reset_counters()
+
+    with pytest.raises(AirflowFailException, match="holds the report of a real run"):
+        batch_op(inputs, batch_size=10, report_path=str(report), dry_run=True).execute({})
+
+    assert sim.counters()["requests"] == 0
+    assert report.read_text() == checkpoint_before
+    done_before = sum(
+        1 for line in report_lines(report) if line["kind"] == "chunk" and line["status"] == "done"
+    )
+    assert done_before > 0
+    sim.configure(faults=FaultPlan())  # the next day: the budget is back
+    value = batch_op(inputs, batch_size=10, report_path=str(report)).execute({})
+    assert value["totals"]["skipped"] == 10 * done_before  # the checkpoint survived the dry run
+    assert sim.state.association_count(FT, TT) == 0
+
+
+def test_an_unknown_object_type_stops_the_run_instead_of_repeating_the_404(make_sim: MakeSim) -> None:
+    sim = make_sim()
+    inputs = [(f, t) for f in range(1, 11) for t in range(101, 111)]
+    with pytest.raises(AirflowFailException) as excinfo:
+        batch_op(inputs, batch_size=10, max_concurrency=2, to_object_type="compnies").execute({})
+    assert isinstance(excinfo.value.__cause__, HubSpotNotFoundError)
+    assert sim.counters()["by_endpoint"]["batch_archive"] <= 2  # the requests already in flight
+    assert sim.state.association_count(FT, TT) == 100
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_file_that_is_not_utf8_is_refused_naming_it(make_sim: MakeSim, tmp_path: Path, suffix: str) -> None:
+    sim = make_sim()
+    path = tmp_path / f"pairs{suffix}"
+    first = "from_id,to_id\n1,101\n" if suffix == ".csv" else '{"from_id": 1, "to_id": 101}\n'
+    path.write_bytes(first.encode() + b"2,10\xe9\n")
+    with pytest.raises(AirflowFailException, match=r"not UTF-8") as excinfo:
+        batch_op(str(path)).execute({})
+    assert str(path) in str(excinfo.value)
+    assert sim.counters()["requests"] == 0
+
+
+def test_an_error_on_the_handling_thread_sends_none_of_the_queued_chunks() -> None:
+    import time
+
+    from airflow_provider_hubassoc.operators.chunking import Chunk
+    from airflow_provider_hubassoc.operators.runner import ChunkOutcome, run_chunks
+
+    sent: list[int] = []
+
+    def work(chunk: Chunk) -> ChunkOutcome:
+        if chunk.index > 0:
+            time.sleep(0.3)  # still queued or in flight when the handler fails
+        sent.append(chunk.index)
+        return ChunkOutcome(chunk, [])
+
+    def handle(outcome: ChunkOutcome) -> None:
+        raise OSError("disk full while writing the report")
+
+    chunks = iter([Chunk(index, []) for index in range(8)])
+    with pytest.raises(OSError, match="disk full"):
+        run_chunks(chunks, work, handle, max_concurrency=1, queue_ahead=4)
+    # Chunk 0 was handled; chunk 1 was already running; chunks 2.. were queued and must not go out.
+    assert sorted(sent) in ([0], [0, 1])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
+from airflow_provider_hubassoc.operators.report import read_checkpoint
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
 from tests.reliability.conftest import (
     FT,
@@ -84,6 +85,8 @@ def test_killed_run_then_rerun_skips_done_chunks_and_ends_exact(
         assert 0 < len(recorded) < CHUNKS, "the kill must land mid-run"
     assert len(recorded) >= crashes  # the second crashed run added to what the first did
 
+    header = {"operation": "batch_archive", "fromObjectType": FT, "toObjectType": TT}
+    assert recorded <= read_checkpoint(str(report), header), "the checkpoint holds every recorded chunk"
     sim.configure(faults=FaultPlan())
     sim.reset_counters()
     op = HubSpotArchiveAssociationsOperator(
@@ -100,7 +103,8 @@ def test_killed_run_then_rerun_skips_done_chunks_and_ends_exact(
     totals = run.summary["totals"]
     assert totals["skipped"] == BATCH * len(recorded), "every chunk recorded done is skipped"
     assert totals["done"] == len(PAIRS) - totals["skipped"]
-    assert archive_requests(sim) == CHUNKS - len(recorded), "only the chunks not recorded done are sent"
+    sent_log = [(r.endpoint, r.status) for r in sim.request_log]
+    assert archive_requests(sim) == CHUNKS - len(recorded), f"only unrecorded chunks are sent: {sent_log}"
     skipped = {line["chunk"] for line in run.report if line["kind"] == "pair" and line["status"] == "skipped"}
     assert len(skipped) == len(recorded)
     run.before = before

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from readback_fake import FakeReader
 
 from airflow_provider_hubassoc.client.readback import READ_CHUNK_SIZE, find_still_present
 from airflow_provider_hubassoc.models.summary import VerifyPair
@@ -88,3 +89,13 @@ def test_describe_names_pairs_and_counts_the_rest(fake_reader: Any) -> None:
             "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 36}],
         }
     ]
+
+
+def test_one_record_linked_to_ten_thousand_is_checked_by_lookup() -> None:
+    """Every pair of a from id with 10,000 links: correct per pair (indexed once per from id)."""
+    still_linked = {("1", str(to_id)): {("HUBSPOT_DEFINED", 279)} for to_id in range(1, 10_001)}
+    reader = FakeReader(still_linked)
+    asked = [VerifyPair(from_id="1", to_id=str(to_id)) for to_id in range(5_001, 15_001)]
+    result = find_still_present(reader, "contacts", "companies", asked)
+    assert result.checked == 10_000
+    assert [p.to_id for p in result.still_present] == [str(t) for t in range(5_001, 10_001)]
