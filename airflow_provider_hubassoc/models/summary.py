@@ -74,6 +74,19 @@ class ArchiveSummary(BaseModel):
     report_path: str | None = Field(default=None, alias="reportPath")
     hubspot_conn_id: str = Field(default="hubspot_default", alias="hubspotConnId")
 
+    def error_policy_breach(self) -> str | None:
+        """Why the failed pairs break `on_error`, or None: one rule for the operator and the sensor."""
+        failed, requested = self.totals.failed, self.totals.requested
+        if not failed or self.on_error == "ignore":
+            return None
+        ratio = failed / requested if requested else 0.0
+        if self.on_error == "fail":
+            return f"{failed} of {requested} pairs failed and on_error is 'fail'"
+        limit = self.max_error_ratio or 0.0
+        if ratio <= limit:
+            return None
+        return f"{failed} of {requested} pairs failed ({ratio:.2%}), above max_error_ratio {limit:.2%}"
+
     def to_xcom(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 

@@ -387,27 +387,21 @@ class BaseHubSpotArchiveOperator(BaseOperator):
                 self.log.warning("could not push the summary XCom", exc_info=True)
 
     def _decide(self, context: Context, value: dict[str, Any], totals: Any) -> None:
-        if not totals.failed or self.on_error == "ignore":
-            return
-        ratio = totals.failed / totals.requested if totals.requested else 0.0
-        if (
-            self.on_error == "threshold"
-            and self.max_error_ratio is not None
-            and ratio <= self.max_error_ratio
-        ):
-            self.log.warning(
-                "%d pairs failed (%.2f%%), within max_error_ratio %s",
-                totals.failed,
-                100 * ratio,
-                self.max_error_ratio,
-            )
+        from airflow_provider_hubassoc.models.summary import ArchiveSummary
+
+        breach = ArchiveSummary.from_xcom(value).error_policy_breach()
+        if breach is None:
+            if totals.failed:
+                self.log.warning(
+                    "%d of %d pairs failed, within on_error=%s",
+                    totals.failed,
+                    totals.requested,
+                    self.on_error,
+                )
             return
         self._push_summary(context, value)
         sample = "; ".join(f"{f['fromId']}->{f['toId']}: {f['message']}" for f in value["failedSample"][:3])
         raise AirflowException(
-            f"{totals.failed} of {totals.requested} pairs failed ({100 * ratio:.2f}%, "
-            f"on_error={self.on_error}"
-            f"{f', max_error_ratio={self.max_error_ratio}' if self.on_error == 'threshold' else ''}); "
-            f"errors by category {value['errorsByCategory']}; e.g. {sample}"
+            f"{breach}; errors by category {value['errorsByCategory']}; e.g. {sample}"
             + (f"; full report: {self.report_path}" if self.report_path else "")
         )

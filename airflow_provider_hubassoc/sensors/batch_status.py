@@ -53,19 +53,6 @@ class StatusVerdict:
     reason: str
 
 
-def error_threshold_exceeded(summary: ArchiveSummary) -> str | None:
-    """The operator's own error policy, re-applied: a reason when it is exceeded, else None."""
-    failed, requested = summary.totals.failed, summary.totals.requested
-    if summary.on_error == "fail" and failed > 0:
-        return f"{failed} of {requested} pairs failed and on_error is 'fail'"
-    if summary.on_error == "threshold":
-        ratio = failed / requested if requested else 0.0
-        limit = summary.max_error_ratio or 0.0
-        if ratio > limit:
-            return f"{failed} of {requested} pairs failed ({ratio:.2%}), above max_error_ratio {limit:.2%}"
-    return None
-
-
 def evaluate_summary(summary: ArchiveSummary, *, verify: bool = True) -> StatusVerdict:
     """Judge the batch statuses of a summary. Pure; the order of the checks is the policy.
 
@@ -89,7 +76,7 @@ def evaluate_summary(summary: ArchiveSummary, *, verify: bool = True) -> StatusV
         counts[status] = counts.get(status, 0) + count
     if counts.get(BatchStatus.CANCELED, 0) > 0:
         return StatusVerdict("fail", f"{counts[BatchStatus.CANCELED]} batch(es) were CANCELED by HubSpot")
-    exceeded = error_threshold_exceeded(summary)
+    exceeded = summary.error_policy_breach()
     if exceeded:
         return StatusVerdict("fail", exceeded)
     unfinished = counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.PROCESSING, 0)

@@ -116,7 +116,7 @@ def test_on_error_threshold(make_sim: MakeSim) -> None:
     value = batch_op(inputs, on_error="threshold", max_error_ratio=0.1).execute({})
     assert value["totals"]["failed"] == 1
     assert value["onError"] == "threshold"
-    with pytest.raises(AirflowException, match=r"on_error=threshold, max_error_ratio=0\.05"):
+    with pytest.raises(AirflowException, match=r"above max_error_ratio 5\.00%"):
         batch_op(
             [(2, 101), (2, 999), (2, 102)] + [(3, t) for t in range(101, 111)],
             on_error="threshold",
