@@ -231,6 +231,13 @@ class HubSpotHook(BaseHook):
     def client_stats(self) -> ClientStats:
         return self.get_conn().stats
 
+    def close(self) -> None:
+        """Close the client's pooled connections, if it was built; the next call builds anew."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     def get_conn(self) -> HubSpotClient:
         """The client, built once per hook (thread safe)."""
         with self._lock:

@@ -121,11 +121,22 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            async for event in self._poll():
+                yield event
+        finally:
+            if self._reader is not None and hasattr(self._reader, "close"):
+                self._reader.close()  # the pooled connections of a finished trigger
+
+    async def _poll(self) -> AsyncIterator[TriggerEvent]:
+        """Read back until all gone or the deadline; the last pass is timed to end by the deadline."""
         pending: list[VerifyPair] | None = None
         total = self.total_pairs  # pairs of the first, full pass; later passes re-read fewer
         last: ReadbackResult | None = None
         last_error: HubSpotError | None = None
+        pass_s = 0.0  # how long the last read-back took: the final pass must start that early
         while True:
+            started = self._now()
             try:
                 result = await asyncio.to_thread(self._read_back, pending)
                 total = result.checked if total is None else total
@@ -143,17 +154,18 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
                     "error", f"read-back failed: {err!r}{where if self.report_path else ''}", last
                 )
                 return
+            now = self._now()
+            pass_s = max(now - started, 0.0)
             if last is not None and last_error is None:
                 if last.all_gone:
                     yield self._event("success", f"all {last.checked} archived pairs are gone", last)
                     return
                 pending = last.still_present
                 self.log.info("Still present: %s", last.describe(5))
-            now = self._now()
-            if now >= self.deadline:
+            if now + pass_s >= self.deadline:  # another pass could not finish by the deadline
                 yield self._event("timeout", self._timeout_message(last, last_error), last)
                 return
-            await self._sleep(min(self.poll_interval, self.deadline - now))
+            await self._sleep(min(self.poll_interval, self.deadline - now - pass_s))
 
     def _timeout_message(self, last: ReadbackResult | None, last_error: HubSpotError | None) -> str:
         parts = [f"timed out waiting for HubSpot to show the archived pairs gone ({self.scope} read-back)"]

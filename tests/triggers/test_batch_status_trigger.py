@@ -247,3 +247,20 @@ def test_counts_include_pairs_the_sensor_already_read(fake_reader: Any) -> None:
     events = run_all(make_trigger(fake_reader, FakeClock(), total_pairs=40))
     assert events[0].payload["checked"] == 40
     assert "all 40 archived pairs are gone" in events[0].payload["message"]
+
+
+def test_a_slow_read_back_is_started_early_enough_to_end_by_the_deadline(fake_reader: Any) -> None:
+    """Airflow's deferral timeout must not beat the trigger's own final check and message."""
+    fake_reader.edges = {("2", "20"): {UNLABELED}}
+    clock = FakeClock()
+
+    def slow_pass(reader: Any) -> None:
+        clock.t += 8.0  # each read-back takes 8 s (many batch reads, rate-limit waits)
+
+    fake_reader.on_read = slow_pass
+    events = run_all(make_trigger(fake_reader, clock))  # deadline START + 25, poll 10
+
+    assert [e.payload["status"] for e in events] == ["timeout"]
+    assert clock.sleeps == [9.0]  # woke 8 s early so that the final pass ends by the deadline
+    assert len(fake_reader.calls) == 2
+    assert clock.t == START + 25
