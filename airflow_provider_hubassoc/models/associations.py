@@ -19,6 +19,22 @@ class AssociationCategory(str, Enum):
     WORK = "WORK"
 
 
+# Object type ids HubSpot accepts in paths for its standard objects, mapped to their names.
+STANDARD_OBJECT_TYPE_IDS: dict[str, str] = {
+    "0-1": "contacts",
+    "0-2": "companies",
+    "0-3": "deals",
+    "0-5": "tickets",
+    "0-7": "products",
+    "0-8": "line_items",
+    "0-14": "quotes",
+    "0-27": "tasks",
+    "0-46": "notes",
+    "0-47": "meetings",
+    "0-48": "calls",
+    "0-49": "emails",
+}
+
 # HubSpot-defined *unlabeled* type ids: archiving one removes every label of the pair.
 UNLABELED_TYPE_IDS: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 279,

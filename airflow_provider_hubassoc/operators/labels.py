@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from airflow_provider_hubassoc.models.associations import UNLABELED_TYPE_IDS, AssociationType
+from airflow_provider_hubassoc.models.associations import (
+    STANDARD_OBJECT_TYPE_IDS,
+    UNLABELED_TYPE_IDS,
+    AssociationType,
+)
 from airflow_provider_hubassoc.models.identifiers import InputValidationError
 from airflow_provider_hubassoc.models.responses import AssociationLabel
 from airflow_provider_hubassoc.operators.inputs import LabelName, TypeSpec
-
-# Object type ids of the standard objects, so the unlabeled-type table also works for "0-1".
-_STANDARD_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals", "0-5": "tickets"}
 
 
 def _describe(labels: Sequence[AssociationLabel]) -> str:
@@ -61,7 +62,8 @@ def substitute(
 
 def unlabeled_type_ids(from_type: str, to_type: str, labels: Sequence[AssociationLabel] | None) -> set[int]:
     """HUBSPOT_DEFINED type ids that are the *unlabeled* association between the two object types."""
-    key = (_STANDARD_IDS.get(from_type, from_type), _STANDARD_IDS.get(to_type, to_type))
+    # Standard object type ids ("0-1") map to names, so the unlabeled-type table also works for them.
+    key = (STANDARD_OBJECT_TYPE_IDS.get(from_type, from_type), STANDARD_OBJECT_TYPE_IDS.get(to_type, to_type))
     ids = {UNLABELED_TYPE_IDS[key]} if key in UNLABELED_TYPE_IDS else set()
     for lab in labels or ():
         if not lab.label and lab.category.value == "HUBSPOT_DEFINED":

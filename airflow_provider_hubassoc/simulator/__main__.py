@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from airflow_provider_hubassoc.simulator.config import FaultPlan, SimulatorConfig, loopback_host
+from airflow_provider_hubassoc.simulator.config import FaultPlan, SimulatorConfig
 from airflow_provider_hubassoc.simulator.server import Simulator
 from airflow_provider_hubassoc.simulator.state import SimulatorState
 
@@ -74,8 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        loopback_host(args.host)
-        config = config_from_args(args)
+        config = config_from_args(args)  # SimulatorConfig refuses a non-loopback host
     except ValueError as exc:
         parser.error(str(exc))
     if args.seed is not None:

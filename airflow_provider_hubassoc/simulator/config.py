@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -130,32 +134,101 @@ def _token_from_json(value: Any) -> TokenSpec:
         return value
     if not isinstance(value, dict):
         raise ValueError("a token spec must be an object with scopes, expires_at, oauth")
-    scopes = value.get("scopes")
     return TokenSpec(
-        scopes=None if scopes is None else frozenset(str(s) for s in scopes),
-        expires_at=None if value.get("expires_at") is None else float(value["expires_at"]),
-        oauth=bool(value.get("oauth", False)),
+        scopes=_coerce("tokens.scopes", frozenset[str] | None, value.get("scopes")),
+        expires_at=_coerce("tokens.expires_at", float | None, value.get("expires_at")),
+        oauth=_coerce("tokens.oauth", bool, value.get("oauth", False)),
     )
 
 
-def apply_changes(config: SimulatorConfig, changes: dict[str, Any]) -> SimulatorConfig:
-    """Return a new config with `changes` applied; dicts for `faults`/`tokens` come from JSON (admin)."""
-    names = {f.name for f in dataclasses.fields(SimulatorConfig)}
-    unknown = sorted(set(changes) - names)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    """`value` as the type `hint` names (JSON has no sets or tuples; numbers may come as text)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(name, inner, value)
+    if origin is Literal:
+        text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        if text not in args:
+            raise ValueError(f"{name} {value!r}: expected one of {list(args)}")
+        return text
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ValueError(f"{name} {value!r}: expected true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            return int(value)
+        raise ValueError(f"{name} {value!r}: expected an integer")
+    if hint is float:
+        number: float | None = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        if number is None or not math.isfinite(number):
+            raise ValueError(f"{name} {value!r}: expected a number")
+        return number
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} {value!r}: expected a string")
+        return value
+    if origin in (frozenset, set, tuple):
+        if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, set, frozenset)):
+            raise ValueError(f"{name} {value!r}: expected a list")
+        item = args[0]
+        items = [_coerce(name, item, v) for v in value]
+        return tuple(items) if origin is tuple else frozenset(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{name} {value!r}: expected an object")
+        key_hint, value_hint = args
+        if value_hint is TokenSpec:
+            return {_coerce(name, key_hint, k): _token_from_json(v) for k, v in value.items()}
+        return {_coerce(name, key_hint, k): _coerce(name, value_hint, v) for k, v in value.items()}
+    return value
+
+
+def _coerced_changes(cls: type[Any], current: Any, changes: dict[str, Any], what: str) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        raise ValueError(f"unknown config fields {unknown}")
-    prepared = dict(changes)
-    if "faults" in prepared and isinstance(prepared["faults"], dict):
-        fault_names = {f.name for f in dataclasses.fields(FaultPlan)}
-        bad = sorted(set(prepared["faults"]) - fault_names)
-        if bad:
-            raise ValueError(f"unknown fault plan fields {bad}")
-        prepared["faults"] = dataclasses.replace(config.faults, **prepared["faults"])
-    if "tokens" in prepared:
-        prepared["tokens"] = {str(k): _token_from_json(v) for k, v in dict(prepared["tokens"]).items()}
-    if "refresh_tokens" in prepared:
-        prepared["refresh_tokens"] = frozenset(prepared["refresh_tokens"])
-    return dataclasses.replace(config, **prepared)
+        raise ValueError(f"unknown {what} fields {unknown}")
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        hint = hints[name]
+        if hint is FaultPlan:
+            if isinstance(value, dict):
+                value = dataclasses.replace(
+                    current.faults, **_coerced_changes(FaultPlan, current.faults, value, "fault plan")
+                )
+            elif not isinstance(value, FaultPlan):
+                raise ValueError(f"faults {value!r}: expected an object of fault plan fields")
+            out[name] = value
+        else:
+            out[name] = _coerce(name, hint, value)
+    return out
+
+
+def apply_changes(config: SimulatorConfig, changes: dict[str, Any]) -> SimulatorConfig:
+    """Return a new config with `changes` applied, each coerced to its field's type or refused.
+
+    The admin endpoint passes JSON: lists for sets, objects for `faults`/`tokens`, perhaps numbers
+    as text. A value that cannot be used raises ValueError naming the field, before anything changes.
+    """
+    return dataclasses.replace(config, **_coerced_changes(SimulatorConfig, config, changes, "config"))
 
 
 def describe(config: SimulatorConfig) -> dict[str, Any]:
@@ -168,7 +241,8 @@ def describe(config: SimulatorConfig) -> dict[str, Any]:
     for f in dataclasses.fields(config):
         if f.name in ("tokens", "faults", "refresh_tokens", "oauth_client_secret"):
             continue
-        out[f.name] = getattr(config, f.name)
+        value = getattr(config, f.name)
+        out[f.name] = sorted(value) if isinstance(value, (set, frozenset)) else value
     out["faults"] = faults
     out["token_count"] = len(config.tokens)
     return out

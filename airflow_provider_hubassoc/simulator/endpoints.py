@@ -61,6 +61,8 @@ def _inputs(body: bytes, limit: int) -> list[Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Invalid(f"Invalid input JSON: {exc}") from None
+    except RecursionError:
+        raise _Invalid("Invalid input JSON: nested too deeply") from None
     inputs = _object(data, "body").get("inputs")
     if not isinstance(inputs, list):
         raise _Invalid("Invalid input: inputs is required and must be a list", "inputs")
@@ -170,7 +172,7 @@ def labels_archive(
                 spot = f"{where}.types[{j}]"
                 category = _object(t, spot).get("associationCategory")
                 type_id = t.get("associationTypeId")
-                if category not in _CATEGORIES:
+                if not isinstance(category, str) or category not in _CATEGORIES:
                     raise _Invalid(f"Invalid input: {spot}.associationCategory {category!r}", spot)
                 if not isinstance(type_id, int) or isinstance(type_id, bool) or type_id < 1:
                     raise _Invalid(f"Invalid input: {spot}.associationTypeId {type_id!r}", spot)
@@ -203,7 +205,10 @@ def batch_read(state: SimulatorState, config: SimulatorConfig, ft: str, tt: str,
         for i, item in enumerate(raw):
             fid = _id(item, f"inputs[{i}]")
             after = item.get("after")
-            if after is not None and (not isinstance(after, str) or not after.isdigit()):
+            # isascii: str.isdigit also accepts digits int() refuses ("\u00b2") or reads oddly.
+            if after is not None and (
+                not isinstance(after, str) or not (after.isascii() and after.isdigit())
+            ):
                 raise _Invalid(
                     f"Invalid input: inputs[{i}].after {after!r} is not a cursor", f"inputs[{i}].after"
                 )

@@ -51,7 +51,7 @@ class _Bucket:
 
     def __init__(self) -> None:
         self.stamps: deque[float] = deque()
-        self.day = ""
+        self.day = -1  # days since the epoch, UTC
         self.day_count = 0
 
 
@@ -79,7 +79,7 @@ class RateLimiter:
             stamps = bucket.stamps
             while stamps and stamps[0] <= now_mono - window:
                 stamps.popleft()
-            day = time.strftime("%Y-%m-%d", time.gmtime(now_wall))
+            day = int(now_wall // 86_400)  # the UTC day: cheaper than formatting a date each request
             if bucket.day != day:
                 bucket.day, bucket.day_count = day, 0
             daily_cap = None if oauth else daily_limit

@@ -106,6 +106,11 @@ def server_error(status: int) -> Reply:
     return error(status, "INTERNAL_ERROR", f"Simulated server error {status}. Please retry.")
 
 
+def internal_error() -> Reply:
+    """What HubSpot sends when something breaks on its side: a 500 with its usual error body."""
+    return error(500, "INTERNAL_ERROR", "internal error")
+
+
 def error_item(category: str, message: str, context: dict[str, list[str]], where: str) -> dict[str, Any]:
     """One per-input error of a 200/207 batch body."""
     return {

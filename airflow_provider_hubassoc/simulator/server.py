@@ -5,7 +5,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import itertools
 import json
+import logging
 import re
 import socket
 import struct
@@ -26,7 +28,7 @@ from airflow_provider_hubassoc.simulator.config import (
     describe,
 )
 from airflow_provider_hubassoc.simulator.faults import FaultInjector
-from airflow_provider_hubassoc.simulator.ratelimit import RateLimiter
+from airflow_provider_hubassoc.simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
 from airflow_provider_hubassoc.simulator.replies import Reply
 from airflow_provider_hubassoc.simulator.state import SimulatorState
 
@@ -44,6 +46,8 @@ OAUTH_PATH = "/oauth/v1/token"
 MAX_BODY = 16 * 1024 * 1024
 _MALFORMED = b'{"status":"COMPLETE","results":[{"from":{"id":'
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
+_DAILY_REMAINING = "X-HubSpot-RateLimit-Daily-Remaining"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -168,8 +172,10 @@ class _Counters:
 
     def clear(self) -> None:
         self.requests = 0
-        self.api_number = 0
-        self.archive_number = 0
+        # Numbering without the lock: next() on itertools.count is atomic under the GIL, so each
+        # request takes `lock` once (in `_record`). Both restart at 1 on `reset_counters`.
+        self.api_numbers = itertools.count(1)
+        self.archive_numbers = itertools.count(1)
         self.by_endpoint = dict.fromkeys(ENDPOINTS, 0)
         self.by_status: dict[str, int] = {}
         self.rate_limited = 0
@@ -298,16 +304,51 @@ class Simulator:
 
     # ----- request handling ---------------------------------------------------------------
     def _handle(self, handler: _Handler, method: str) -> None:
-        body = handler.read_body()
+        try:
+            body = handler.read_body()
+        except OSError:
+            handler.close_connection = True  # the client went away mid-body: nobody to answer
+            return
         path = handler.path.split("?", 1)[0]
         if body is None:
             handler.close_connection = True
             handler.send(replies.validation_error("Invalid Content-Length"))
             return
         if path.startswith("/_sim/"):
-            handler.send(self._admin(method, path, body))
+            try:
+                reply = self._admin(method, path, body)
+                reply.raw = reply.encode()
+            except Exception:
+                log.exception("simulator: unexpected error in %s %s", method, path)
+                reply = replies.internal_error()
+            handler.send(reply)
             return
         config = self._config
+        try:
+            endpoint, version, outcome, fault = self._process(handler, method, path, body, config)
+        except Exception:
+            # A bug must not kill the connection's thread (the client would see a bare disconnect)
+            # nor go unrecorded: answer like HubSpot's own 500 and count it.
+            log.exception("simulator: unexpected error in %s %s", method, path)
+            endpoint, version = _endpoint_of(path)
+            outcome, fault = endpoints.Outcome(replies.internal_error()), None
+        if fault == "reset":
+            self._record(method, path, endpoint, version, 0, outcome)
+            handler.reset()
+            return
+        # Counted before the reply leaves, so a client that reads the counters next sees its request.
+        self._record(method, path, endpoint, version, outcome.reply.status, outcome)
+        if fault == "slow":
+            self._stopping.wait(config.faults.slow_seconds)
+        handler.send(outcome.reply)
+
+    def _process(
+        self, handler: _Handler, method: str, path: str, body: bytes, config: SimulatorConfig
+    ) -> tuple[str | None, str | None, endpoints.Outcome, str | None]:
+        """Route and run one non-admin request: (endpoint, API version, outcome, fault kind).
+
+        The reply comes back encoded (`raw` set), so nothing after this can fail on the body.
+        """
         endpoint: str | None = None
         version: str | None = None
         outcome = endpoints.Outcome(replies.not_found("RESOURCE_NOT_FOUND", f"No route for {method} {path}"))
@@ -327,24 +368,15 @@ class Simulator:
             if match is not None:
                 endpoint, wanted = _ACTIONS[match["action"]]
                 version = match["version"] or "v4"
-                with self._counters.lock:
-                    self._counters.api_number += 1
-                    number = self._counters.api_number
+                number = next(self._counters.api_numbers)
                 if method != wanted:
                     outcome = endpoints.Outcome(replies.error(405, "VALIDATION_ERROR", f"Use {wanted}"))
                 else:
                     outcome, fault = self._api(handler, config, endpoint, match, body, number)
-        if fault == "reset":
-            self._record(method, path, endpoint, version, 0, outcome)
-            handler.reset()
-            return
-        if fault is not None:
+        if fault is not None and fault != "reset":
             self._apply_fault(fault, outcome)
-        # Counted before the reply leaves, so a client that reads the counters next sees its request.
-        self._record(method, path, endpoint, version, outcome.reply.status, outcome)
-        if fault == "slow":
-            self._stopping.wait(config.faults.slow_seconds)
-        handler.send(outcome.reply)
+        outcome.reply.raw = outcome.reply.encode()
+        return endpoint, version, outcome, fault
 
     def _pick_fault(self, config: SimulatorConfig, endpoint: str, number: int | None) -> str | None:
         plan = config.faults
@@ -390,11 +422,18 @@ class Simulator:
             reply.headers.extend(rate_headers)
             return endpoints.Outcome(reply), None
         fault = self._pick_fault(config, endpoint, number)
-        if fault in ("429", "429-daily"):
-            policy = "DAILY" if fault == "429-daily" else "TEN_SECONDLY_ROLLING"
+        if fault == "429":
             retry = max(1, config.rate_interval_ms // 1000) if config.retry_after else None
-            reply = replies.rate_limited(policy, retry)
+            reply = replies.rate_limited("TEN_SECONDLY_ROLLING", retry)
             reply.headers.extend(rate_headers)
+            return endpoints.Outcome(reply), fault
+        if fault == "429-daily":
+            # As the daily limiter refuses: come back at UTC midnight, nothing left today.
+            retry = seconds_to_utc_midnight(time.time()) if config.retry_after else None
+            reply = replies.rate_limited("DAILY", retry)
+            reply.headers.extend(
+                (name, "0" if name == _DAILY_REMAINING else value) for name, value in rate_headers
+            )
             return endpoints.Outcome(reply), fault
         if (
             fault is not None
@@ -437,9 +476,7 @@ class Simulator:
             return True
         if config.reply_mode == "204":
             return False
-        with self._counters.lock:
-            self._counters.archive_number += 1
-            return self._counters.archive_number % 2 == 0
+        return next(self._counters.archive_numbers) % 2 == 0
 
     def _apply_fault(self, fault: str, outcome: endpoints.Outcome) -> None:
         """Turn the outcome into the fault's reply (5xx or unparseable JSON); 429s are already built."""
@@ -497,3 +534,13 @@ class Simulator:
             except (ValueError, TypeError) as exc:
                 return replies.validation_error(f"Bad config change: {exc}")
         return replies.not_found("RESOURCE_NOT_FOUND", f"No admin route {method} {path}")
+
+
+def _endpoint_of(path: str) -> tuple[str | None, str | None]:
+    """(endpoint, API version) of a path, as `_process` names them; for requests that failed in it."""
+    if path == OAUTH_PATH:
+        return "oauth_token", None
+    match = _API_PATH.match(path)
+    if match is None:
+        return None, None
+    return _ACTIONS[match["action"]][0], match["version"] or "v4"

@@ -7,41 +7,24 @@ labels; it exists while the set is non-empty. Batch read may lag behind archives
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_hubassoc.models import (
-    UNLABELED_TYPE_IDS,
-    AssociationCategory,
-    parse_object_type,
-    parse_record_id,
-)
+from airflow_provider_hubassoc.models import AssociationCategory, parse_object_type, parse_record_id
+from airflow_provider_hubassoc.models.associations import STANDARD_OBJECT_TYPE_IDS, UNLABELED_TYPE_IDS
 
 Label = tuple[str, int]
 Pair = tuple[str, str]
 _HUBSPOT = AssociationCategory.HUBSPOT_DEFINED.value
 
-# Object type ids HubSpot accepts in paths, mapped to the names the state stores them under.
-OBJECT_TYPE_IDS: dict[str, str] = {
-    "0-1": "contacts",
-    "0-2": "companies",
-    "0-3": "deals",
-    "0-5": "tickets",
-    "0-7": "products",
-    "0-8": "line_items",
-    "0-14": "quotes",
-    "0-27": "tasks",
-    "0-46": "notes",
-    "0-47": "meetings",
-    "0-48": "calls",
-    "0-49": "emails",
-}
 STANDARD_OBJECT_TYPES = frozenset(
     {
-        *OBJECT_TYPE_IDS.values(),
+        *STANDARD_OBJECT_TYPE_IDS.values(),
         "communications",
         "postal_mail",
         "invoices",
@@ -122,7 +105,7 @@ HUBSPOT_LABELS: list[tuple[str, str, int, str | None]] = [
 
 def canonical_type(object_type: str) -> str:
     """Map ids and singular names to the stored name ("0-1" -> "contacts"); custom types stay as given."""
-    return OBJECT_TYPE_IDS.get(object_type) or _SINGULAR.get(object_type) or object_type
+    return STANDARD_OBJECT_TYPE_IDS.get(object_type) or _SINGULAR.get(object_type) or object_type
 
 
 def is_custom_type(object_type: str) -> bool:
@@ -153,6 +136,10 @@ class SimulatorState:
         self._edges: dict[Pair, dict[str, dict[str, set[Label]]]] = {}
         # Archived but still visible to batch read: ... -> to_id -> (visible_until, labels)
         self._ghosts: dict[Pair, dict[str, dict[str, tuple[float, set[Label]]]]] = {}
+        # Every ghost written, soonest expiry first, so expired ones go without being read:
+        # (visible_until, tie-breaker, pair, from_id, to_id). A renewed ghost leaves a stale entry.
+        self._ghost_heap: list[tuple[float, int, Pair, str, str]] = []
+        self._ghost_seq = itertools.count()
         for from_type, to_type, type_id, label in HUBSPOT_LABELS:
             self._labels.setdefault((from_type, to_type), {})[(_HUBSPOT, type_id)] = label
 
@@ -264,6 +251,11 @@ class SimulatorState:
             return total
 
     # ----- archive (called by the API handlers; types already canonical) ------------------
+    def _edge(self, pair: Pair, fid: str, tid: str) -> set[Label] | None:
+        by_from = self._edges.get(pair)
+        tos = by_from.get(fid) if by_from is not None else None
+        return tos.get(tid) if tos is not None else None
+
     def _drop(self, pair: Pair, fid: str, tid: str, labels: set[Label] | None, ghost_until: float) -> None:
         """Remove `labels` (None = all) from one edge, remembering them for delayed reads."""
         by_from = self._edges.get(pair)
@@ -280,30 +272,63 @@ class SimulatorState:
             ghosts = self._ghosts.setdefault(pair, {}).setdefault(fid, {})
             _, before = ghosts.get(tid, (0.0, set()))
             ghosts[tid] = (ghost_until, before | removed)
+            heapq.heappush(self._ghost_heap, (ghost_until, next(self._ghost_seq), pair, fid, tid))
+
+    def _prune_ghosts(self) -> None:
+        """Forget ghosts whose delay is over (lock held). O(1) when none has expired."""
+        heap = self._ghost_heap
+        if not heap:
+            return
+        now = time.monotonic()
+        while heap and heap[0][0] <= now:
+            _, _, pair, fid, tid = heapq.heappop(heap)
+            by_from = self._ghosts.get(pair)
+            tos = by_from.get(fid) if by_from is not None else None
+            ghost = tos.get(tid) if tos is not None else None
+            if by_from is None or tos is None or ghost is None or ghost[0] > now:
+                continue  # already read away, or renewed by a later archive (its own entry follows)
+            del tos[tid]
+            if not tos:
+                del by_from[fid]
+                if not by_from:
+                    del self._ghosts[pair]
+
+    def ghost_count(self) -> int:
+        """Archived edges still visible to batch read (expired ones may linger until the next archive)."""
+        with self._lock:
+            return sum(len(tos) for by_from in self._ghosts.values() for tos in by_from.values())
 
     def archive_pair(
         self, from_type: str, fid: str, to_type: str, tid: str, ghost_until: float = 0.0
     ) -> None:
         """Batch archive: drop the whole edge and its reverse edge."""
         with self._lock:
+            self._prune_ghosts()
             self._drop((from_type, to_type), fid, tid, None, ghost_until)
             self._drop((to_type, from_type), tid, fid, None, ghost_until)
 
     def archive_labels(
         self, from_type: str, fid: str, to_type: str, tid: str, labels: set[Label], ghost_until: float = 0.0
     ) -> None:
-        """Label archive: naming the pair's unlabeled type drops every label, as HubSpot documents."""
+        """Label archive: naming the pair's unlabeled type drops every label, as HubSpot documents.
+
+        HubSpot-defined labels go from the reverse edge too (as their inverse ids). When this removes
+        the last label of an existing edge, the association is gone, so the reverse edge goes as well;
+        a reverse edge whose forward edge never existed (seeds need not mirror) keeps its other labels.
+        """
         with self._lock:
             pair, reverse_pair = (from_type, to_type), (to_type, from_type)
             unlabeled = DEFAULT_TYPE_IDS.get(pair)
             if unlabeled is not None and (_HUBSPOT, unlabeled) in labels:
                 self.archive_pair(from_type, fid, to_type, tid, ghost_until)
                 return
+            self._prune_ghosts()
+            existed = bool(self._edge(pair, fid, tid))
             self._drop(pair, fid, tid, labels, ghost_until)
             inverse = {(c, INVERSE_TYPE_IDS[t]) for c, t in labels if c == _HUBSPOT and t in INVERSE_TYPE_IDS}
             if inverse:
                 self._drop(reverse_pair, tid, fid, inverse, ghost_until)
-            if not self._edges.get(pair, {}).get(fid, {}).get(tid):
+            if existed and not self._edge(pair, fid, tid):
                 self._drop(reverse_pair, tid, fid, None, ghost_until)
 
     def read(
@@ -320,7 +345,7 @@ class SimulatorState:
                 moment = time.monotonic() if now is None else now
                 for tid, (until, labels) in list(ghosts.items()):
                     if until <= moment:
-                        del ghosts[tid]
+                        del ghosts[tid]  # its heap entry is skipped when it comes up
                     else:
                         visible.setdefault(tid, set()).update(labels)
             return sorted(visible.items(), key=lambda item: int(item[0]))
