@@ -45,6 +45,19 @@ def _done_chunks(report: Path) -> set[str]:
     return done
 
 
+def _settle(sim: Simulator, quiet_s: float = 0.5, limit_s: float = 10.0) -> None:
+    """Wait until the killed client's last request (inside its simulated latency) is counted,
+    so that it cannot land in the counters of the re-run that follows."""
+    deadline = time.monotonic() + limit_s
+    seen = sim.counters()["requests"]
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = sim.counters()["requests"]
+        if now == seen:
+            return
+        seen = now
+
+
 def _run_and_kill(sim: Simulator, tmp_path: Path, report: Path, after: int, scan: LeakScan, n: int) -> None:
     """Start the operator in a subprocess; SIGKILL it once `after` more archive requests arrived."""
     pairs_file = tmp_path / "pairs.json"
@@ -67,6 +80,7 @@ def _run_and_kill(sim: Simulator, tmp_path: Path, report: Path, after: int, scan
         finally:
             proc.kill()
             proc.wait(timeout=10)
+    _settle(sim)
     scan.add(f"subprocess {n} stdout", out.read_text())
     scan.add(f"subprocess {n} stderr", err.read_text())
 
