@@ -8,8 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_hubassoc.models.associations import AssociationCategory
-
 
 class BatchStatus(str, Enum):
     """A batch's status, known only from the synchronous reply (HubSpot has no poll endpoint)."""
@@ -95,9 +93,13 @@ class ErrorBody(_Lenient):
 
 
 class AssociationLabel(_Lenient):
-    """A label defined between two object types (`GET .../labels`)."""
+    """A label defined between two object types (`GET .../labels`), or one on a read-back record.
 
-    category: AssociationCategory
+    `category` is kept as text: HubSpot adds categories (`WORK` arrived lately), and a reply
+    naming a new one must not break every read-back; requests still send only known ones.
+    """
+
+    category: str
     type_id: int = Field(alias="typeId")
     label: str | None = None
 

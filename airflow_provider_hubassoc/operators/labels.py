@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from airflow_provider_hubassoc.models.associations import (
     STANDARD_OBJECT_TYPE_IDS,
     UNLABELED_TYPE_IDS,
+    AssociationCategory,
     AssociationType,
 )
 from airflow_provider_hubassoc.models.identifiers import InputValidationError
@@ -19,7 +20,7 @@ from airflow_provider_hubassoc.operators.inputs import LabelName, TypeSpec
 
 
 def _describe(labels: Sequence[AssociationLabel]) -> str:
-    shown = [f"{lab.label or '(unlabeled)'!r} = {lab.category.value}:{lab.type_id}" for lab in labels]
+    shown = [f"{lab.label or '(unlabeled)'!r} = {lab.category}:{lab.type_id}" for lab in labels]
     return ", ".join(shown) if shown else "none"
 
 
@@ -44,6 +45,11 @@ def resolve_names(
                 f"{where}: label {name!r} matches {len(found)} labels between {from_type} and {to_type} "
                 f"({_describe(found)}); give the category and type id instead"
             )
+        if found[0].category not in AssociationCategory.__members__:
+            raise InputValidationError(
+                f"{where}: label {name!r} has category {found[0].category!r}, which this provider "
+                f"cannot send yet (known: {', '.join(AssociationCategory.__members__)})"
+            )
         resolved[name] = AssociationType(category=found[0].category, type_id=found[0].type_id)
     return resolved
 
@@ -66,6 +72,6 @@ def unlabeled_type_ids(from_type: str, to_type: str, labels: Sequence[Associatio
     key = (STANDARD_OBJECT_TYPE_IDS.get(from_type, from_type), STANDARD_OBJECT_TYPE_IDS.get(to_type, to_type))
     ids = {UNLABELED_TYPE_IDS[key]} if key in UNLABELED_TYPE_IDS else set()
     for lab in labels or ():
-        if not lab.label and lab.category.value == "HUBSPOT_DEFINED":
+        if not lab.label and lab.category == "HUBSPOT_DEFINED":
             ids.add(lab.type_id)
     return ids

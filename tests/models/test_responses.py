@@ -122,3 +122,13 @@ def test_summary_round_trips_in_camel_case() -> None:
     assert wire["fromObjectType"] == "contacts"
     assert wire["totals"]["requested"] == 0
     assert ArchiveSummary.from_xcom(wire) == summary
+
+
+def test_a_category_hubspot_adds_later_does_not_break_replies() -> None:
+    record = AssociatedRecord.model_validate(
+        {
+            "toObjectId": 5,
+            "associationTypes": [{"category": "PARTNER_DEFINED", "typeId": 901, "label": "Reseller"}],
+        }
+    )
+    assert record.association_types[0].category == "PARTNER_DEFINED"

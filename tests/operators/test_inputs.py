@@ -146,3 +146,14 @@ def test_object_storage_path(tmp_path: Path) -> None:
     path = tmp_path / "pairs.csv"
     path.write_text("fromId,toId\n5,6\n")
     assert pairs(ObjectStoragePath(f"file://{path}")) == [("5", "6", ())]
+
+
+def test_a_label_name_whose_category_cannot_be_sent_is_refused_by_name() -> None:
+    from airflow_provider_hubassoc.models.responses import AssociationLabel
+    from airflow_provider_hubassoc.operators.labels import resolve_names
+
+    labels = [
+        AssociationLabel.model_validate({"category": "PARTNER_DEFINED", "typeId": 901, "label": "Reseller"})
+    ]
+    with pytest.raises(InputValidationError, match=r"'reseller' has category 'PARTNER_DEFINED'"):
+        resolve_names({"reseller": "inputs[0]"}, labels, "contacts", "companies")
