@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_hubassoc.models.identifiers import MAX_RECORD_ID, parse_record_id
+from airflow_provider_hubassoc.models.identifiers import MAX_RECORD_ID, parse_record_id, short_repr
 from airflow_provider_hubassoc.operators.chunking import PairStore
 from airflow_provider_hubassoc.operators.inputs import PairSource
 from airflow_provider_hubassoc.simulator import Simulator
@@ -77,11 +77,13 @@ def test_nasty_object_types_are_refused_before_any_request(
 
 @FUZZ
 @given(value=st.text(max_size=40))
+@example(value="0" * 19 + "\x1f" * 4 + "\U00011375" * 12)  # a repr past the 120-character bound
 def test_any_text_that_is_not_an_object_type_is_refused(
     sim: Simulator, leak_scan: LeakScan, value: str
 ) -> None:
     assume(not OBJECT_TYPE_RE.fullmatch(value))
-    refused(batch_op([(1, 101)], to_object_type=value), sim, leak_scan, "to_object_type", repr(value))
+    # The message names the value as a bounded repr (short_repr): a huge value must not flood logs.
+    refused(batch_op([(1, 101)], to_object_type=value), sim, leak_scan, "to_object_type", short_repr(value))
 
 
 # -- record ids ------------------------------------------------------------------------------------
