@@ -16,13 +16,13 @@ if TYPE_CHECKING:
         ClientStats,
         HubSpotClient,
         check_base_url,
-        error_from_response,
     )
     from airflow_provider_hubassoc.client.auth import (
         OAuthTokenProvider,
         StaticTokenProvider,
         TokenProvider,
     )
+    from airflow_provider_hubassoc.client.error_mapping import error_from_response
     from airflow_provider_hubassoc.client.errors import (
         HubSpotAuthError,
         HubSpotConfigError,
@@ -59,7 +59,7 @@ _EXPORTS: dict[str, str] = {
     "ClientStats": "airflow_provider_hubassoc.client.api",
     "HubSpotClient": "airflow_provider_hubassoc.client.api",
     "check_base_url": "airflow_provider_hubassoc.client.api",
-    "error_from_response": "airflow_provider_hubassoc.client.api",
+    "error_from_response": "airflow_provider_hubassoc.client.error_mapping",
     "OAuthTokenProvider": "airflow_provider_hubassoc.client.auth",
     "StaticTokenProvider": "airflow_provider_hubassoc.client.auth",
     "TokenProvider": "airflow_provider_hubassoc.client.auth",

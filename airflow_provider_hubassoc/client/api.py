@@ -5,13 +5,11 @@ Airflow-free on purpose: the hook, the triggers, the simulator tests and the ben
 
 from __future__ import annotations
 
-import email.utils
 import ipaddress
 import json
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
@@ -22,20 +20,17 @@ from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_hubassoc import __version__
-from airflow_provider_hubassoc.client.auth import TokenProvider, redact
+from airflow_provider_hubassoc.client.auth import TokenProvider
+from airflow_provider_hubassoc.client.error_mapping import error_from_response
 from airflow_provider_hubassoc.client.errors import (
     HubSpotAuthError,
     HubSpotConfigError,
-    HubSpotDailyLimitError,
     HubSpotError,
-    HubSpotMissingScopesError,
-    HubSpotNotFoundError,
     HubSpotRateLimitError,
-    HubSpotServerError,
     HubSpotTransportError,
-    HubSpotValidationError,
+    redact,
 )
-from airflow_provider_hubassoc.client.governor import HEADER_INTERVAL_MS, GovernorStats, RateGovernor
+from airflow_provider_hubassoc.client.governor import GovernorStats, RateGovernor
 from airflow_provider_hubassoc.client.retry import RetryPolicy
 from airflow_provider_hubassoc.client.versions import (
     BATCH_ARCHIVE,
@@ -56,7 +51,6 @@ from airflow_provider_hubassoc.models.responses import (
     BatchErrorItem,
     BatchResponse,
     BatchResult,
-    ErrorBody,
 )
 
 log = logging.getLogger("airflow_provider_hubassoc.client")
@@ -153,115 +147,6 @@ class _Counters:
                 errors=dict(self.errors),
                 governor=governor,
             )
-
-
-# ---------------------------------------------------------------------------------------------
-# Error replies -> typed errors
-
-
-def _seconds(value: str | None) -> float | None:
-    """A Retry-After value (seconds or an HTTP date) as seconds from now."""
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _rate_limit_wait(headers: Mapping[str, str]) -> float | None:
-    """Retry-After when HubSpot sends it, else its window length, else None (back off)."""
-    retry_after = _seconds(headers.get("Retry-After"))
-    if retry_after is not None:
-        return retry_after
-    interval_ms = _seconds(headers.get(HEADER_INTERVAL_MS))
-    return interval_ms / 1000.0 if interval_ms is not None else None
-
-
-def _error_body(text: str) -> ErrorBody:
-    try:
-        data = json.loads(text) if text.strip() else {}
-    except ValueError:
-        return ErrorBody(message=" ".join(text.split())[:200])
-    if not isinstance(data, dict):
-        return ErrorBody(message=str(data)[:200])
-    try:
-        return ErrorBody.model_validate(data)
-    except ValidationError:
-        # A shape we do not know (a gateway's {"message": null}, a dict message...): keep only
-        # the plainly readable string fields, so the typed error (and its retry) still happens.
-        readable = ("message", "correlationId", "category", "policyName")
-        return ErrorBody.model_validate({k: data[k] for k in readable if isinstance(data.get(k), str)})
-
-
-def _required_scopes(body: ErrorBody) -> list[str]:
-    contexts: list[Mapping[str, Any]] = [body.context]
-    contexts += [d.context for d in body.errors if d.context]
-    scopes: list[str] = []
-    for context in contexts:
-        for key in ("requiredScopes", "requiredGranularScopes"):
-            values = context.get(key) or []
-            for scope in values if isinstance(values, list) else [values]:
-                if str(scope) not in scopes:
-                    scopes.append(str(scope))
-    return scopes
-
-
-def error_from_response(response: requests.Response, *secrets: str | None) -> HubSpotError:
-    """Map a non-2xx reply to its typed error, keeping HubSpot's category, message and correlation id."""
-    status = response.status_code
-    body = _error_body(response.text)
-    message = redact(body.message or response.reason or "no message", *secrets)
-    category = body.category or body.error_type
-    fields: dict[str, Any] = {
-        "status": status,
-        "category": category,
-        "correlation_id": body.correlation_id,
-        "hubspot_message": message,
-    }
-    if 300 <= status < 400:
-        target = urlsplit(response.headers.get("Location", ""))
-        return HubSpotConfigError(
-            f"HubSpot answered {status} redirecting to {target.scheme}://{target.hostname or '?'}: "
-            "redirects are never followed (the token would go along); check the base URL",
-            **fields,
-        )
-    if status == 401:
-        return HubSpotAuthError(f"HubSpot refused the token: {message}", **fields)
-    if status == 403:
-        scopes = _required_scopes(body)
-        if category == "MISSING_SCOPES" or scopes:
-            listed = ", ".join(scopes) if scopes else "not named by HubSpot"
-            return HubSpotMissingScopesError(
-                f"the token lacks scopes: {listed}. HubSpot said: {message}", required_scopes=scopes, **fields
-            )
-        return HubSpotAuthError(f"HubSpot refused access: {message}", **fields)
-    if status == 404:
-        return HubSpotNotFoundError(f"not found: {message}", **fields)
-    if status == 429:
-        policy = body.policy_name
-        if policy == "DAILY":
-            return HubSpotDailyLimitError(
-                f"the account's daily API budget is spent (resets at midnight, account time): {message}",
-                policy_name=policy,
-                **fields,
-            )
-        return HubSpotRateLimitError(
-            f"rate limited ({policy or 'no policy named'}): {message}",
-            policy_name=policy,
-            retry_after=_rate_limit_wait(response.headers),
-            **fields,
-        )
-    if status >= 500:
-        return HubSpotServerError(f"HubSpot server error: {message}", **fields)
-    if status in (400, 409, 422):
-        return HubSpotValidationError(f"HubSpot refused the request: {message}", **fields)
-    return HubSpotError(f"HubSpot answered {status}: {message}", **fields)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,14 +39,6 @@ class TokenProvider(Protocol):
     def invalidate(self, token: str) -> None: ...
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """Replace each secret in `text` with '***' (belt and braces for messages built from replies)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
 class StaticTokenProvider:
     """A private-app access token or service key; nothing to refresh."""
 
@@ -154,9 +146,9 @@ class OAuthTokenProvider:
             raise HubSpotTransportError(
                 f"OAuth token refresh failed: {type(exc).__name__} reaching the token endpoint"
             ) from None
-        body = self._json(response)
         if response.status_code != 200:
-            raise self._error(response.status_code, body)
+            raise self._error(response)
+        body = self._json(response)
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             raise HubSpotAuthError("OAuth token reply has no access_token", status=response.status_code)
@@ -182,25 +174,21 @@ class OAuthTokenProvider:
             return {}
         return body if isinstance(body, dict) else {}
 
-    def _error(self, status: int, body: dict[str, Any]) -> HubSpotError:
-        message = redact(
-            str(body.get("message") or body.get("status") or "no message"),
-            self._client_secret,
-            self._refresh_token,
-            self._token,
+    def _error(self, response: requests.Response) -> HubSpotError:
+        """The shared mapping; a refusal that is neither a rate limit nor a server error means the
+        client credentials or the refresh token are unusable: an auth error."""
+        from airflow_provider_hubassoc.client.error_mapping import error_from_response
+
+        error = error_from_response(response, self._client_secret, self._refresh_token, self._token)
+        if isinstance(error, (HubSpotRateLimitError, HubSpotServerError)):
+            return error
+        return HubSpotAuthError(
+            f"OAuth token refresh refused: {error.hubspot_message}",
+            status=error.status,
+            category=error.category,
+            correlation_id=error.correlation_id,
+            hubspot_message=error.hubspot_message,
         )
-        fields: dict[str, Any] = {
-            "status": status,
-            "category": body.get("category") or body.get("status"),
-            "correlation_id": body.get("correlationId"),
-            "hubspot_message": message,
-        }
-        text = f"OAuth token refresh refused: {message}"
-        if status == 429:
-            return HubSpotRateLimitError(text, policy_name=body.get("policyName"), **fields)
-        if status >= 500:
-            return HubSpotServerError(text, **fields)
-        return HubSpotAuthError(text, **fields)
 
     def __repr__(self) -> str:
         return f"OAuthTokenProvider(client_id={self._client_id!r}, token_url={self._token_url!r}, secret=***)"

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def redact(text: str, *secrets: str | None) -> str:
+    """Replace each secret in `text` with '***' (belt and braces for messages built from replies)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 class HubSpotError(Exception):
     """Base of every error the client raises after a request was attempted.
 

@@ -21,9 +21,8 @@ from airflow_provider_hubassoc.client.auth import (
     OAuthTokenProvider,
     StaticTokenProvider,
     TokenProvider,
-    redact,
 )
-from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotError
+from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotError, redact
 from airflow_provider_hubassoc.client.governor import DEFAULT_INTERVAL_S, RateGovernor, tier_limit
 from airflow_provider_hubassoc.client.retry import RetryPolicy
 from airflow_provider_hubassoc.client.versions import OAUTH_TOKEN_PATH, ApiVersion, parse_api_version

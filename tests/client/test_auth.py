@@ -196,3 +196,25 @@ def test_oauth_repr_hides_secrets(requests_mock: rm.Mocker) -> None:
     text = repr(provider) + str(provider)
     for secret in (SECRET, REFRESH, "access-abcdef-123"):
         assert secret not in text
+
+
+def test_token_endpoint_rate_limits_map_like_the_api(requests_mock: rm.Mocker) -> None:
+    """One error mapping: Retry-After is kept, and a DAILY 429 is the fatal daily-limit error."""
+    from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubSpotRateLimitError
+
+    body = {
+        "status": "error",
+        "message": "slow down",
+        "errorType": "RATE_LIMIT",
+        "policyName": "TEN_SECONDLY_ROLLING",
+    }
+    requests_mock.post(TOKEN_URL, status_code=429, json=body, headers={"Retry-After": "7"})
+    with pytest.raises(HubSpotRateLimitError) as caught:
+        oauth(FakeClock()).get_token()
+    assert caught.value.retry_after == 7.0
+    assert not caught.value.fatal
+
+    requests_mock.post(TOKEN_URL, status_code=429, json={**body, "policyName": "DAILY"})
+    with pytest.raises(HubSpotDailyLimitError) as daily:
+        oauth(FakeClock()).get_token()
+    assert daily.value.fatal
