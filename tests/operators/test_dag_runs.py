@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from airflow_provider_hubassoc.simulator import Simulator
+from tests.dag_files import load_test_dag
 from tests.operators.conftest import BILLING, FT, TT, UNLABELED
 
-DAG_FILE = Path(__file__).resolve().parent.parent / "dags" / "hubassoc_operators_test_dag.py"
-
 pytestmark = pytest.mark.e2e
-
-
-def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hubassoc_operators_test_dag", DAG_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _xcom(dag_run: Any, task_id: str) -> Any:
@@ -50,7 +38,7 @@ def test_batch_archive_dag(airflow_db: Path, make_sim: Callable[..., Simulator],
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("from_id,to_id\n1,101\n1,102\n2,103\n1,101\n")
     report = tmp_path / "report.jsonl"
-    dag = _module().batch_archive()
+    dag = load_test_dag("hubassoc_operators_test_dag").batch_archive()
     run = dag.test(run_conf={"from_type": FT, "pairs_file": str(pairs), "report_path": str(report)})
     value = _xcom(run, "archive")
     assert value["totals"]["done"] == 3
@@ -63,7 +51,7 @@ def test_batch_archive_dag(airflow_db: Path, make_sim: Callable[..., Simulator],
 
 def test_label_archive_dag(airflow_db: Path, make_sim: Callable[..., Simulator]) -> None:
     sim = make_sim()
-    dag = _module().label_archive()
+    dag = load_test_dag("hubassoc_operators_test_dag").label_archive()
     run = dag.test(
         run_conf={
             "pairs": [

@@ -3,33 +3,21 @@ a transient one does use them. Logs, XComs and rendered fields of the run are sc
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
+from tests.dag_files import load_test_dag
 from tests.reliability.conftest import TOKEN, LeakScan, MakeSim, archive_requests
-
-DAG_FILE = Path(__file__).resolve().parent.parent / "dags" / "reliability_fatal_dag.py"
 
 pytestmark = pytest.mark.e2e
 
 
-def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reliability_fatal_dag", DAG_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run(sim: Simulator, tmp_path: Path, scan: LeakScan, home: Path) -> tuple[Any, Any]:
     report = tmp_path / "report.jsonl"
-    dag = _module().reliability_retries()
+    dag = load_test_dag("reliability_fatal_dag").reliability_retries()
     run = dag.test(run_conf={"to_type": "companies", "report_path": str(report)})
     ti = next(ti for ti in run.get_task_instances() if ti.task_id == "archive")
 
