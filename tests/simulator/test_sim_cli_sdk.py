@@ -15,6 +15,12 @@ from simtest_support import Client
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorState
 
 
+def _start_cli(ready: Path, *args: str) -> subprocess.Popen[str]:
+    """The CLI itself (not SimulatorProcess): these tests check its signals and its output."""
+    command = [sys.executable, "-m", "airflow_provider_hubassoc.simulator", *args, "--ready-file", str(ready)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def _wait_ready(proc: subprocess.Popen[str], ready: Path) -> str:
     deadline = time.monotonic() + 20
     while not ready.exists():
@@ -28,26 +34,7 @@ def test_cli_starts_serves_and_stops(tmp_path: Path) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps(SimulatorState.generate(5, 7, 2).snapshot()))
     ready = tmp_path / "ready"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_hubassoc.simulator",
-            "--port",
-            "0",
-            "--seed",
-            str(seed),
-            "--rate-limit",
-            "190",
-            "--reply-mode",
-            "200",
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_cli(ready, "--port", "0", "--seed", str(seed), "--rate-limit", "190", "--reply-mode", "200")
     try:
         url = _wait_ready(proc, ready)
         assert url.startswith("http://127.0.0.1:")
@@ -74,22 +61,7 @@ def test_cli_starts_serves_and_stops(tmp_path: Path) -> None:
 
 def test_cli_sigint_and_generate(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_hubassoc.simulator",
-            "--generate",
-            "4",
-            "6",
-            "1",
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_cli(ready, "--generate", "4", "6", "1")
     try:
         url = _wait_ready(proc, ready)
         assert len(requests.get(f"{url}/_sim/state", timeout=5).json()["associations"]) == 6
