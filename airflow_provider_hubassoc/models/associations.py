@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -85,3 +86,23 @@ class LabelArchiveInput(BaseModel):
             "to": {"id": self.to_id},
             "types": [t.to_wire() for t in self.types],
         }
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The one pair shape: validated once at the input edge, then used unchanged to the wire.
+
+    `types` is empty for batch archive (remove everything between the two records) and holds
+    the resolved labels, sorted and unique, for label archive.
+    """
+
+    from_id: str
+    to_id: str
+    types: tuple[AssociationType, ...] = ()
+
+    def canonical(self) -> str:
+        types = ",".join(f"{t.category.value}/{t.type_id}" for t in self.types)
+        return f"{self.from_id}>{self.to_id}[{types}]"
+
+    def types_wire(self) -> list[dict[str, object]] | None:
+        return [t.to_wire() for t in self.types] if self.types else None

@@ -22,25 +22,10 @@ from airflow_provider_hubassoc.models.associations import (
     AssociationType,
     BatchArchiveInput,
     LabelArchiveInput,
+    Pair,
 )
 
 _INSERT_BATCH = 5_000
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One unique from->to pair; `types` only for label archive (sorted, unique)."""
-
-    from_id: str
-    to_id: str
-    types: tuple[AssociationType, ...] = ()
-
-    def canonical(self) -> str:
-        types = ",".join(f"{t.category.value}/{t.type_id}" for t in self.types)
-        return f"{self.from_id}>{self.to_id}[{types}]"
-
-    def types_wire(self) -> list[dict[str, object]] | None:
-        return [t.to_wire() for t in self.types] if self.types else None
 
 
 @dataclass
