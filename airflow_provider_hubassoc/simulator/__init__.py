@@ -1,4 +1,27 @@
-"""A local, stateful HubSpot associations API on loopback: the demo's default, the tests' and benchmarks'."""
+"""A local, stateful HubSpot associations API on loopback: the demo's default, the tests' and benchmarks'.
+
+It imports nothing from the provider: its facts (object types, HUBSPOT_DEFINED ids, limits, what
+each API version answers) live in `simulator.facts`, so a wrong fact in the provider is caught.
+
+Each version answers as HubSpot describes it today (`facts.DEFAULT_*_REPLIES`): archive and labels
+archive `200` with a batch body on the date versions, `204` without one on v4; batch read `207` on
+partial failure except on 2026-09; batch create `201`. The flipped variants are selectable per
+version, for tests of the UNSETTLED cases: `SimulatorConfig(archive_replies={"v4": "200"})`,
+`read_replies`, `create_replies`, `reply_mode` (one archive reply for every version), the same keys
+on `POST /_sim/config` (partial tables merge), or `--archive-reply v4=200` on the CLI.
+
+Silent drops, for proving that a run never claims more than HubSpot told it:
+`sim.configure(silent_drops={("1", "1000001")})` (admin: `{"silent_drops": [["1", "1000001"]]}`)
+makes archive and labels archive leave that (from id, to id) pair in place, for every object type
+and version, while answering exactly as if it had been removed. Batch read still shows the pair;
+the counters report it as `dropped_pairs`, not `archived_pairs`.
+
+Counters (`sim.counters()`, `GET /_sim/counters`, zeroed by `POST /_sim/reset-counters`):
+`requests`, `by_endpoint`, `by_status`, `rate_limited` (429s), `archived_pairs`, `dropped_pairs`,
+`created_pairs`, `archive_inputs`. The request log (`sim.request_log`) keeps method, path, endpoint,
+version, status and input count, never a token or a body; `sim.request_bodies` keeps the decoded
+JSON bodies of the last requests, for contract tests of what clients send.
+"""
 
 from airflow_provider_hubassoc.simulator.config import (
     DEFAULT_OAUTH_CLIENT_ID,

@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from airflow_provider_hubassoc.simulator.config import FaultPlan, SimulatorConfig
+from airflow_provider_hubassoc.simulator.config import FaultPlan, SimulatorConfig, apply_changes
+from airflow_provider_hubassoc.simulator.facts import (
+    DEFAULT_ARCHIVE_REPLIES,
+    DEFAULT_CREATE_REPLIES,
+    DEFAULT_READ_REPLIES,
+)
 from airflow_provider_hubassoc.simulator.server import Simulator
 from airflow_provider_hubassoc.simulator.state import SimulatorState
 
@@ -39,7 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
     parser.add_argument("--max-inputs", type=int, default=100)
-    parser.add_argument("--reply-mode", choices=("204", "200", "alternate"), default="204")
+    parser.add_argument(
+        "--reply-mode",
+        choices=("200", "204", "207", "alternate"),
+        help="one archive reply for every version (default: each version's, see --archive-reply)",
+    )
+    for kind, default in (
+        ("archive", DEFAULT_ARCHIVE_REPLIES),
+        ("read", DEFAULT_READ_REPLIES),
+        ("create", DEFAULT_CREATE_REPLIES),
+    ):
+        parser.add_argument(
+            f"--{kind}-reply",
+            action="append",
+            default=[],
+            metavar="VERSION=REPLY",
+            help=f"{kind} reply of one version (repeatable; defaults "
+            + ", ".join(f"{v}={r}" for v, r in default.items())
+            + ")",
+        )
     parser.add_argument("--error-rate", type=float, default=0.0, help="probability of a 5xx")
     parser.add_argument(
         "--visibility-delay", type=float, default=0.0, help="seconds archived pairs stay readable"
@@ -49,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _per_version(items: list[str]) -> dict[str, str]:
+    """`["v4=200"]` -> `{"v4": "200"}`; versions not named keep their defaults (via `apply_changes`)."""
+    pairs = [item.partition("=") for item in items]
+    bad = [item for item, (_, sep, _) in zip(items, pairs, strict=True) if not sep]
+    if bad:
+        raise ValueError(f"expected VERSION=REPLY, got {bad}")
+    return {version: reply for version, _, reply in pairs}
+
+
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     faults = FaultPlan(
         latency_ms=args.latency_ms,
@@ -56,7 +88,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         error_rate=args.error_rate,
         visibility_delay_s=args.visibility_delay,
     )
-    return SimulatorConfig(
+    config = SimulatorConfig(
         port=args.port,
         host=args.host,
         max_inputs=args.max_inputs,
@@ -68,6 +100,12 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         faults=faults,
         seed=args.fault_seed,
     )
+    replies = {
+        "archive_replies": _per_version(args.archive_reply),
+        "read_replies": _per_version(args.read_reply),
+        "create_replies": _per_version(args.create_reply),
+    }
+    return apply_changes(config, replies)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,8 +91,10 @@ def rate_limited(policy: str, retry_after_s: int | None) -> Reply:
     message = (
         "You have reached your daily limit." if daily else "You have reached your ten_secondly_rolling limit."
     )
+    # HubSpot's rate-limit guide shows no `category`; its published Error requires one: send both.
     body = {
         "status": "error",
+        "category": "RATE_LIMITS",
         "message": message,
         "errorType": "RATE_LIMIT",
         "correlationId": str(uuid.uuid4()),
@@ -112,7 +114,7 @@ def internal_error() -> Reply:
 
 
 def error_item(category: str, message: str, context: dict[str, list[str]], where: str) -> dict[str, Any]:
-    """One per-input error of a 200/207 batch body."""
+    """One per-input error of a batch body (HubSpot's StandardError: every field below is required)."""
     return {
         "status": "error",
         "category": category,

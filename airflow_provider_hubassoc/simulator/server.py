@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from airflow_provider_hubassoc.simulator import endpoints, replies
 from airflow_provider_hubassoc.simulator.config import (
@@ -27,22 +27,41 @@ from airflow_provider_hubassoc.simulator.config import (
     apply_changes,
     describe,
 )
+from airflow_provider_hubassoc.simulator.facts import Version
 from airflow_provider_hubassoc.simulator.faults import FaultInjector
 from airflow_provider_hubassoc.simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
 from airflow_provider_hubassoc.simulator.replies import Reply
 from airflow_provider_hubassoc.simulator.state import SimulatorState
 
+# Date versions and the legacy /crm/v4/associations paths; the current v4 labels path is
+# /crm/associations/v4/{from}/{to}/labels (labels only: `_route` refuses other actions there).
 _API_PATH = re.compile(
-    r"^/crm/(?:associations/(?P<version>2025-09|2026-03|2026-09)|(?P<v4>v4)/associations)"
-    r"/(?P<from>[^/]+)/(?P<to>[^/]+)/(?P<action>batch/archive|batch/labels/archive|batch/read|labels)/?$"
+    r"^/crm/(?:associations/(?P<version>2025-09|2026-03|2026-09|v4)|(?P<v4>v4)/associations)"
+    r"/(?P<from>[^/]+)/(?P<to>[^/]+)"
+    r"/(?P<action>batch/archive|batch/labels/archive|batch/read|batch/create|labels)/?$"
 )
 _ACTIONS = {
     "batch/archive": ("batch_archive", "POST"),
     "batch/labels/archive": ("labels_archive", "POST"),
     "batch/read": ("batch_read", "POST"),
+    "batch/create": ("batch_create", "POST"),
     "labels": ("labels", "GET"),
 }
 OAUTH_PATH = "/oauth/v1/token"
+
+
+def _route(path: str) -> re.Match[str] | None:
+    """The API route of a path, or None (404)."""
+    match = _API_PATH.match(path)
+    if match is None or (match["version"] == "v4" and match["action"] != "labels"):
+        return None
+    return match
+
+
+def _version(match: re.Match[str]) -> Version:
+    return cast(Version, match["version"] or "v4")  # the pattern admits only the four versions
+
+
 MAX_BODY = 16 * 1024 * 1024
 _MALFORMED = b'{"status":"COMPLETE","results":[{"from":{"id":'
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
@@ -168,6 +187,8 @@ class _Counters:
     def __init__(self, log_size: int) -> None:
         self.lock = threading.Lock()
         self.log: collections.deque[RequestRecord] = collections.deque(maxlen=log_size)
+        # (endpoint, version, raw body) of API requests, never OAuth ones (they carry secrets).
+        self.bodies: collections.deque[tuple[str, str | None, bytes]] = collections.deque(maxlen=log_size)
         self.clear()
 
     def clear(self) -> None:
@@ -176,11 +197,39 @@ class _Counters:
         # request takes `lock` once (in `_record`). Both restart at 1 on `reset_counters`.
         self.api_numbers = itertools.count(1)
         self.archive_numbers = itertools.count(1)
-        self.by_endpoint = dict.fromkeys(ENDPOINTS, 0)
+        self.by_endpoint: dict[str, int] = dict.fromkeys(ENDPOINTS, 0)
         self.by_status: dict[str, int] = {}
         self.rate_limited = 0
-        self.archived_pairs = 0
+        self.archived_pairs = 0  # pairs archive requests applied (answered 2xx)
+        self.dropped_pairs = 0  # pairs answered as archived but left in place (`silent_drops`)
+        self.created_pairs = 0
         self.archive_inputs = 0
+
+    def count(self, record: RequestRecord, outcome: endpoints.Outcome, body: bytes) -> None:
+        """Count one request: the only place that takes the lock per request."""
+        endpoint, status = record.endpoint, record.status
+        with self.lock:
+            self.requests += 1
+            if endpoint is not None:
+                self.by_endpoint[endpoint] += 1
+            key = str(status) if status else "reset"
+            self.by_status[key] = self.by_status.get(key, 0) + 1
+            self.rate_limited += status == 429
+            if 200 <= status < 300:
+                self._add_pairs(endpoint, outcome)
+            if endpoint in endpoints.ARCHIVE_ENDPOINTS:
+                self.archive_inputs += outcome.inputs
+            self.log.append(record)
+            if endpoint is not None and endpoint != "oauth_token":
+                self.bodies.append((endpoint, record.api_version, body))
+
+    def _add_pairs(self, endpoint: str | None, outcome: endpoints.Outcome) -> None:
+        """Count the pairs of a 2xx reply (lock held)."""
+        if endpoint == "batch_create":
+            self.created_pairs += outcome.pairs
+        elif endpoint in endpoints.ARCHIVE_ENDPOINTS:
+            self.archived_pairs += outcome.pairs
+            self.dropped_pairs += outcome.dropped
 
 
 class Simulator:
@@ -288,6 +337,8 @@ class Simulator:
                 "by_status": dict(c.by_status),
                 "rate_limited": c.rate_limited,
                 "archived_pairs": c.archived_pairs,
+                "dropped_pairs": c.dropped_pairs,
+                "created_pairs": c.created_pairs,
                 "archive_inputs": c.archive_inputs,
             }
 
@@ -296,6 +347,16 @@ class Simulator:
         with self._counters.lock:
             self._counters.clear()
             self._counters.log.clear()
+            self._counters.bodies.clear()
+
+    def request_bodies(self, endpoint: str | None = None) -> list[tuple[str | None, Any]]:
+        """(API version, decoded JSON body) of the last API requests, optionally of one endpoint.
+
+        For contract tests of what clients send; a body that is not JSON comes back as None.
+        """
+        with self._counters.lock:
+            kept = list(self._counters.bodies)
+        return [(version, _decoded(raw)) for name, version, raw in kept if endpoint in (None, name)]
 
     @property
     def request_log(self) -> list[RequestRecord]:
@@ -333,11 +394,11 @@ class Simulator:
             endpoint, version = _endpoint_of(path)
             outcome, fault = endpoints.Outcome(replies.internal_error()), None
         if fault == "reset":
-            self._record(method, path, endpoint, version, 0, outcome)
+            self._record(method, path, endpoint, version, 0, outcome, body)
             handler.reset()
             return
         # Counted before the reply leaves, so a client that reads the counters next sees its request.
-        self._record(method, path, endpoint, version, outcome.reply.status, outcome)
+        self._record(method, path, endpoint, version, outcome.reply.status, outcome, body)
         if fault == "slow":
             self._stopping.wait(config.faults.slow_seconds)
         handler.send(outcome.reply)
@@ -364,10 +425,10 @@ class Simulator:
                     self.add_token(token, spec)
                 outcome = endpoints.Outcome(reply)
         else:
-            match = _API_PATH.match(path)
+            match = _route(path)
             if match is not None:
                 endpoint, wanted = _ACTIONS[match["action"]]
-                version = match["version"] or "v4"
+                version = _version(match)
                 number = next(self._counters.api_numbers)
                 if method != wanted:
                     outcome = endpoints.Outcome(replies.error(405, "VALIDATION_ERROR", f"Use {wanted}"))
@@ -460,23 +521,30 @@ class Simulator:
             missing = [s for s in endpoints.required_scopes(endpoint, ft, tt) if s not in spec.scopes]
             if missing:
                 return endpoints.Outcome(replies.missing_scopes(missing))
+        return self._run_endpoint(config, endpoint, _version(match), ft, tt, body)
+
+    def _run_endpoint(
+        self, config: SimulatorConfig, endpoint: str, version: Version, ft: str, tt: str, body: bytes
+    ) -> endpoints.Outcome:
+        """The endpoint itself, with the reply its version sends (`SimulatorConfig.*_reply`)."""
+        state = self.state
         if endpoint == "labels":
             return endpoints.labels(state, ft, tt)
         if endpoint == "batch_read":
-            return endpoints.batch_read(state, config, ft, tt, body)
+            return endpoints.batch_read(state, config, ft, tt, body, config.read_reply(version))
+        if endpoint == "batch_create":
+            return endpoints.batch_create(state, config, ft, tt, body, config.create_reply(version))
         delay = config.faults.visibility_delay_s
         ghost_until = time.monotonic() + delay if delay > 0 else 0.0
-        with_body = self._archive_with_body(config)
-        if endpoint == "batch_archive":
-            return endpoints.batch_archive(state, config, ft, tt, body, with_body, ghost_until)
-        return endpoints.labels_archive(state, config, ft, tt, body, with_body, ghost_until)
+        archive = endpoints.batch_archive if endpoint == "batch_archive" else endpoints.labels_archive
+        return archive(state, config, ft, tt, body, self._archive_mode(config, version), ghost_until)
 
-    def _archive_with_body(self, config: SimulatorConfig) -> bool:
-        if config.reply_mode == "200":
-            return True
-        if config.reply_mode == "204":
-            return False
-        return next(self._counters.archive_numbers) % 2 == 0
+    def _archive_mode(self, config: SimulatorConfig, version: Version) -> str:
+        """The version's archive reply; "alternate" flips between 204 and 200 on each archive request."""
+        mode = config.archive_reply(version)
+        if mode != "alternate":
+            return mode
+        return "200" if next(self._counters.archive_numbers) % 2 == 0 else "204"
 
     def _apply_fault(self, fault: str, outcome: endpoints.Outcome) -> None:
         """Turn the outcome into the fault's reply (5xx or unparseable JSON); 429s are already built."""
@@ -484,7 +552,7 @@ class Simulator:
             outcome.reply = replies.server_error(int(fault))
             outcome.pairs = 0
         elif fault == "malformed":
-            status = 207 if outcome.reply.status == 207 else 200
+            status = outcome.reply.status if outcome.reply.status in (200, 201, 207) else 200
             outcome.reply = Reply(status, None, outcome.reply.headers, raw=_MALFORMED)
 
     def _record(
@@ -495,22 +563,10 @@ class Simulator:
         version: str | None,
         status: int,
         outcome: endpoints.Outcome,
+        body: bytes,
     ) -> None:
-        c = self._counters
-        key = str(status) if status else "reset"
         record = RequestRecord(method, path, endpoint, version, status, outcome.inputs, time.time())
-        with c.lock:
-            c.requests += 1
-            if endpoint is not None:
-                c.by_endpoint[endpoint] += 1
-            c.by_status[key] = c.by_status.get(key, 0) + 1
-            if status == 429:
-                c.rate_limited += 1
-            if endpoint in endpoints.WRITE_ENDPOINTS:
-                c.archive_inputs += outcome.inputs
-                if 200 <= status < 300:
-                    c.archived_pairs += outcome.pairs
-            c.log.append(record)
+        self._counters.count(record, outcome, body)
 
     # ----- admin --------------------------------------------------------------------------
     def _admin(self, method: str, path: str, body: bytes) -> Reply:
@@ -536,11 +592,18 @@ class Simulator:
         return replies.not_found("RESOURCE_NOT_FOUND", f"No admin route {method} {path}")
 
 
+def _decoded(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        return None
+
+
 def _endpoint_of(path: str) -> tuple[str | None, str | None]:
     """(endpoint, API version) of a path, as `_process` names them; for requests that failed in it."""
     if path == OAUTH_PATH:
         return "oauth_token", None
-    match = _API_PATH.match(path)
+    match = _route(path)
     if match is None:
         return None, None
-    return _ACTIONS[match["action"]][0], match["version"] or "v4"
+    return _ACTIONS[match["action"]][0], _version(match)

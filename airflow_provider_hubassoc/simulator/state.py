@@ -15,101 +15,25 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_hubassoc.models import AssociationCategory, parse_object_type, parse_record_id
-from airflow_provider_hubassoc.models.associations import STANDARD_OBJECT_TYPE_IDS, UNLABELED_TYPE_IDS
+from airflow_provider_hubassoc.simulator import facts
+from airflow_provider_hubassoc.simulator.facts import (
+    DEFAULT_TYPE_IDS,
+    HUBSPOT_DEFINED,
+    HUBSPOT_LABELS,
+    INVERSE_TYPE_IDS,
+    PRIMARY_TYPE_IDS,
+    STANDARD_OBJECT_TYPES,
+)
 
 Label = tuple[str, int]
 Pair = tuple[str, str]
-_HUBSPOT = AssociationCategory.HUBSPOT_DEFINED.value
-
-STANDARD_OBJECT_TYPES = frozenset(
-    {
-        *STANDARD_OBJECT_TYPE_IDS.values(),
-        "communications",
-        "postal_mail",
-        "invoices",
-        "orders",
-        "carts",
-        "payments",
-        "subscriptions",
-        "leads",
-        "appointments",
-        "courses",
-        "listings",
-        "services",
-        "goals",
-        "users",
-        "feedback_submissions",
-    }
-)
-_SINGULAR = {"contact": "contacts", "company": "companies", "deal": "deals", "ticket": "tickets"}
-
-# The type a pair gets when nothing else is said: the HubSpot-defined unlabeled one.
-DEFAULT_TYPE_IDS: dict[Pair, int] = {
-    **UNLABELED_TYPE_IDS,
-    ("deals", "contacts"): 3,
-    ("contacts", "deals"): 4,
-    ("contacts", "tickets"): 15,
-    ("tickets", "contacts"): 16,
-    ("deals", "tickets"): 27,
-    ("tickets", "deals"): 28,
-}
-PRIMARY_TYPE_IDS: dict[Pair, int] = {
-    ("contacts", "companies"): 1,
-    ("companies", "contacts"): 2,
-    ("deals", "companies"): 5,
-    ("companies", "deals"): 6,
-    ("companies", "tickets"): 25,
-    ("tickets", "companies"): 26,
-}
-# HubSpot-defined ids come in pairs, one per direction.
-INVERSE_TYPE_IDS: dict[int, int] = {}
-for _a, _b in (
-    (1, 2),
-    (279, 280),
-    (3, 4),
-    (5, 6),
-    (341, 342),
-    (13, 14),
-    (15, 16),
-    (25, 26),
-    (340, 339),
-    (27, 28),
-):
-    INVERSE_TYPE_IDS[_a] = _b
-    INVERSE_TYPE_IDS[_b] = _a
-
-HUBSPOT_LABELS: list[tuple[str, str, int, str | None]] = [
-    ("contacts", "companies", 1, "Primary"),
-    ("contacts", "companies", 279, None),
-    ("companies", "contacts", 2, "Primary"),
-    ("companies", "contacts", 280, None),
-    ("deals", "contacts", 3, None),
-    ("contacts", "deals", 4, None),
-    ("deals", "companies", 5, "Primary"),
-    ("deals", "companies", 341, None),
-    ("companies", "deals", 6, "Primary"),
-    ("companies", "deals", 342, None),
-    ("companies", "companies", 13, "Child Company"),
-    ("companies", "companies", 14, "Parent Company"),
-    ("contacts", "tickets", 15, None),
-    ("tickets", "contacts", 16, None),
-    ("companies", "tickets", 25, "Primary"),
-    ("companies", "tickets", 340, None),
-    ("tickets", "companies", 26, "Primary"),
-    ("tickets", "companies", 339, None),
-    ("deals", "tickets", 27, None),
-    ("tickets", "deals", 28, None),
-]
+_HUBSPOT = HUBSPOT_DEFINED
+__all__ = ["DEFAULT_TYPE_IDS", "PRIMARY_TYPE_IDS", "Label", "SimulatorState", "canonical_type"]
 
 
 def canonical_type(object_type: str) -> str:
     """Map ids and singular names to the stored name ("0-1" -> "contacts"); custom types stay as given."""
-    return STANDARD_OBJECT_TYPE_IDS.get(object_type) or _SINGULAR.get(object_type) or object_type
-
-
-def is_custom_type(object_type: str) -> bool:
-    return object_type.startswith("2-") or (object_type.startswith("p") and "_" in object_type)
+    return facts.object_type(object_type) or object_type
 
 
 def default_types(from_type: str, to_type: str) -> frozenset[Label]:
@@ -118,10 +42,20 @@ def default_types(from_type: str, to_type: str) -> frozenset[Label]:
 
 
 def _label(category: Any, type_id: Any) -> Label:
-    category = AssociationCategory(category).value
-    if isinstance(type_id, bool) or int(type_id) < 1:
-        raise ValueError(f"association type id {type_id!r} must be a positive integer")
-    return (category, int(type_id))
+    category = getattr(category, "value", category)  # an enum member reads as its value
+    if category not in facts.CATEGORIES:
+        raise ValueError(f"association category {category!r}: expected one of {sorted(facts.CATEGORIES)}")
+    number = facts.type_id(type_id)
+    if number is None:
+        raise ValueError(f"association type id {type_id!r} must be an integer from 1 to {facts.INT32_MAX}")
+    return (str(category), number)
+
+
+def _record(value: Any) -> str:
+    record = facts.record_id(value)
+    if record is None:
+        raise ValueError(f"record id {value!r} is not a positive 64-bit integer")
+    return record
 
 
 class SimulatorState:
@@ -151,7 +85,9 @@ class SimulatorState:
     # ----- object types and records -------------------------------------------------------
     def _known(self, object_type: str) -> str:
         """Canonical name of an object type, registering custom ones."""
-        name = canonical_type(parse_object_type(object_type))
+        name = facts.object_type(object_type) if isinstance(object_type, str) else None
+        if name is None:
+            raise ValueError(f"object type {object_type!r} is not a HubSpot object type")
         if name not in STANDARD_OBJECT_TYPES:
             self._custom_types.add(name)
         return name
@@ -171,7 +107,7 @@ class SimulatorState:
     def add_records(self, object_type: str, ids: Iterable[str | int]) -> None:
         with self._lock:
             name = self._known(object_type)
-            self._records.setdefault(name, set()).update(parse_record_id(i) for i in ids)
+            self._records.setdefault(name, set()).update(_record(i) for i in ids)
 
     def has_record(self, object_type: str, record_id: str) -> bool:
         return record_id in self._records.get(canonical_type(object_type), ())
@@ -210,7 +146,7 @@ class SimulatorState:
         """Add labels to an edge (creating it and both records). `mirror` adds the reverse edge too."""
         with self._lock:
             ft, tt = self._known(from_type), self._known(to_type)
-            fid, tid = parse_record_id(from_id), parse_record_id(to_id)
+            fid, tid = _record(from_id), _record(to_id)
             labels = {_label(c, t) for c, t in types} if types is not None else set(default_types(ft, tt))
             if not labels:
                 raise ValueError("an association needs at least one type")

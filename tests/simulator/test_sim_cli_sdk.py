@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import requests
-from simtest_support import Client
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorState
+from tests.support import SimClient
 
 
 def _start_cli(ready: Path, *args: str) -> subprocess.Popen[str]:
@@ -122,4 +122,4 @@ def test_official_sdk_archives_against_the_simulator(simulator_factory) -> None:
         "/crm/v4/associations/contacts/companies/batch/labels/archive",
         "/crm/v4/associations/contacts/companies/batch/archive",
     ]
-    assert Client(sim).read(["1"]).json()["results"][0]["to"][0]["toObjectId"] == 10
+    assert SimClient(sim).read(["1"]).json()["results"][0]["to"][0]["toObjectId"] == "10"

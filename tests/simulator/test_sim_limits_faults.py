@@ -7,9 +7,9 @@ import time
 
 import pytest
 import requests
-from simtest_support import Client
 
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator, SimulatorConfig, SimulatorState
+from tests.support import SimClient
 
 RATE_HEADERS = (
     "X-HubSpot-RateLimit-Max",
@@ -26,7 +26,7 @@ def state() -> SimulatorState:
 
 def test_rate_headers_count_down(simulator_factory) -> None:
     sim = simulator_factory(SimulatorConfig(rate_limit=5, rate_interval_ms=500, daily_limit=50), state())
-    client = Client(sim)
+    client = SimClient(sim)
     first, second = client.labels(), client.read(["1"])
     for header in RATE_HEADERS:
         assert header in first.headers
@@ -46,13 +46,14 @@ def test_rate_headers_count_down(simulator_factory) -> None:
 def test_ten_secondly_429(simulator_factory, retry_after: bool) -> None:
     config = SimulatorConfig(rate_limit=3, rate_interval_ms=500, retry_after=retry_after)
     sim = simulator_factory(config, state())
-    client = Client(sim)
+    client = SimClient(sim)
     codes = [client.labels().status_code for _ in range(3)]
     limited = client.archive([("1", ["1000001"])])
     assert codes == [200, 200, 200]
     assert limited.status_code == 429
     body = limited.json()
     assert body["errorType"] == "RATE_LIMIT"
+    assert body["category"] == "RATE_LIMITS", "the published Error shape requires a category"
     assert body["policyName"] == "TEN_SECONDLY_ROLLING"
     assert body["status"] == "error"
     assert body["correlationId"]
@@ -67,7 +68,7 @@ def test_ten_secondly_429(simulator_factory, retry_after: bool) -> None:
 
 def test_daily_429(simulator_factory) -> None:
     sim = simulator_factory(SimulatorConfig(rate_limit=100, daily_limit=2), state())
-    client = Client(sim)
+    client = SimClient(sim)
     assert [client.labels().status_code for _ in range(2)] == [200, 200]
     limited = client.labels()
     assert limited.status_code == 429
@@ -81,15 +82,15 @@ def test_limits_are_per_token(simulator_factory) -> None:
 
     sim = simulator_factory(SimulatorConfig(rate_limit=1, rate_interval_ms=500), state())
     sim.add_token("pat-other", TokenSpec())
-    assert Client(sim).labels().status_code == 200
-    assert Client(sim).labels().status_code == 429
-    assert Client(sim, token="pat-other").labels().status_code == 200
+    assert SimClient(sim).labels().status_code == 200
+    assert SimClient(sim).labels().status_code == 429
+    assert SimClient(sim, token="pat-other").labels().status_code == 200
 
 
 @pytest.mark.parametrize("status", ["500", "502", "503", "504"])
 def test_scheduled_5xx_leaves_state_alone(simulator_factory, status: str) -> None:
     sim = simulator_factory(SimulatorConfig(faults=FaultPlan(schedule={2: status})), state())
-    client = Client(sim)
+    client = SimClient(sim)
     before = sim.state.association_count()
     pair = next(iter(sim.state.edges("contacts", "companies")))
     assert client.labels().status_code == 200
@@ -97,7 +98,7 @@ def test_scheduled_5xx_leaves_state_alone(simulator_factory, status: str) -> Non
     assert failed.status_code == int(status)
     assert failed.json()["status"] == "error"
     assert sim.state.association_count() == before
-    assert client.archive([(pair[0], [pair[1]])]).status_code == 204
+    assert client.archive([(pair[0], [pair[1]])]).status_code == 200
     assert sim.state.association_count() == before - 1
     assert sim.counters()["by_status"][status] == 1
 
@@ -106,12 +107,12 @@ def test_commit_on_error_applies_then_fails(simulator_factory) -> None:
     plan = FaultPlan(schedule={1: "503"}, commit_on_error=True)
     sim = simulator_factory(SimulatorConfig(faults=plan), state())
     pair = next(iter(sim.state.edges("contacts", "companies")))
-    assert Client(sim).archive([(pair[0], [pair[1]])]).status_code == 503
+    assert SimClient(sim).archive([(pair[0], [pair[1]])]).status_code == 503
     assert not sim.state.has_association("contacts", pair[0], "companies", pair[1])
 
 
 def _codes(sim: Simulator, n: int) -> list[int]:
-    client = Client(sim)
+    client = SimClient(sim)
     return [client.labels().status_code for _ in range(n)]
 
 
@@ -134,7 +135,7 @@ def test_error_rate_is_seeded(simulator_factory) -> None:
 
 def test_reset_closes_without_reply(simulator_factory) -> None:
     sim = simulator_factory(SimulatorConfig(faults=FaultPlan(schedule={1: "reset"})), state())
-    client = Client(sim)
+    client = SimClient(sim)
     with pytest.raises(requests.ConnectionError):
         client.labels()
     assert client.labels().status_code == 200
@@ -145,24 +146,24 @@ def test_reset_closes_without_reply(simulator_factory) -> None:
 def test_reset_by_probability(simulator_factory) -> None:
     sim = simulator_factory(SimulatorConfig(faults=FaultPlan(reset_rate=1.0)), state())
     with pytest.raises(requests.ConnectionError):
-        Client(sim).read(["1"])
+        SimClient(sim).read(["1"])
 
 
 def test_slow_reply_outlasts_client_timeout(simulator_factory) -> None:
     plan = FaultPlan(schedule={1: "slow"}, slow_seconds=1.0)
     sim = simulator_factory(SimulatorConfig(faults=plan), state())
-    client = Client(sim)
+    client = SimClient(sim)
     started = time.monotonic()
     with pytest.raises(requests.Timeout):
         client.labels(timeout=0.3)
     assert time.monotonic() - started < 0.95, "the client gave up before the reply came"
-    assert Client(sim).labels(timeout=2).status_code == 200
+    assert SimClient(sim).labels(timeout=2).status_code == 200
 
 
 def test_slow_by_probability_still_answers(simulator_factory) -> None:
     sim = simulator_factory(SimulatorConfig(faults=FaultPlan(slow_rate=1.0, slow_seconds=0.3)), state())
     started = time.monotonic()
-    assert Client(sim).labels(timeout=5).status_code == 200
+    assert SimClient(sim).labels(timeout=5).status_code == 200
     assert time.monotonic() - started >= 0.3
 
 
@@ -170,7 +171,7 @@ def test_slow_by_probability_still_answers(simulator_factory) -> None:
 def test_malformed_json(simulator_factory, how: str) -> None:
     plan = FaultPlan(schedule={1: "malformed"}) if how == "schedule" else FaultPlan(malformed_rate=1.0)
     sim = simulator_factory(SimulatorConfig(faults=plan), state())
-    response = Client(sim).read(["1"])
+    response = SimClient(sim).read(["1"])
     assert response.status_code == 200
     with pytest.raises(json.JSONDecodeError):
         json.loads(response.text)
@@ -178,7 +179,7 @@ def test_malformed_json(simulator_factory, how: str) -> None:
 
 def test_scheduled_429s(simulator_factory) -> None:
     sim = simulator_factory(SimulatorConfig(faults=FaultPlan(schedule={1: "429", 2: "429-daily"})), state())
-    client = Client(sim)
+    client = SimClient(sim)
     first, second = client.labels(), client.labels()
     assert (first.status_code, first.json()["policyName"]) == (429, "TEN_SECONDLY_ROLLING")
     assert (second.status_code, second.json()["policyName"]) == (429, "DAILY")
@@ -188,7 +189,7 @@ def test_scheduled_429s(simulator_factory) -> None:
 def test_latency_and_endpoint_filter(simulator_factory) -> None:
     plan = FaultPlan(latency_ms=150, jitter_ms=20, endpoints=frozenset({"batch_read"}))
     sim = simulator_factory(SimulatorConfig(faults=plan), state())
-    client = Client(sim)
+    client = SimClient(sim)
     started = time.monotonic()
     client.labels()
     fast = time.monotonic() - started
@@ -201,7 +202,7 @@ def test_latency_and_endpoint_filter(simulator_factory) -> None:
 
 def test_faults_change_mid_run_and_numbering_restarts(simulator_factory) -> None:
     sim = simulator_factory(None, state())
-    client = Client(sim)
+    client = SimClient(sim)
     assert client.labels().status_code == 200
     sim.configure(faults=FaultPlan(schedule={1: "502"}))
     assert client.labels().status_code == 200, "request 2 since start"

@@ -6,7 +6,6 @@ import time
 
 import pytest
 import requests
-from simtest_support import Client
 
 from airflow_provider_hubassoc.simulator import (
     DEFAULT_OAUTH_CLIENT_ID,
@@ -17,6 +16,7 @@ from airflow_provider_hubassoc.simulator import (
     SimulatorConfig,
     SimulatorState,
 )
+from tests.support import SimClient
 
 GOOD = {
     "grant_type": "refresh_token",
@@ -37,19 +37,20 @@ def test_oauth_refresh_issues_expiring_tokens(sim: Simulator) -> None:
     body = reply.json()
     assert body["expires_in"] == 1
     assert body["token_type"] == "bearer"
+    assert body["token_use"] == "access_token"
     assert body["refresh_token"] == DEFAULT_REFRESH_TOKEN
     token = body["access_token"]
-    labels = Client(sim, token=token).labels()
+    labels = SimClient(sim, token=token).labels()
     assert labels.status_code == 200
     assert "X-HubSpot-RateLimit-Max" in labels.headers
     assert "X-HubSpot-RateLimit-Daily" not in labels.headers, "OAuth calls carry no daily headers"
     time.sleep(1.05)
-    expired = Client(sim, token=token).labels()
+    expired = SimClient(sim, token=token).labels()
     assert expired.status_code == 401
     assert expired.json()["category"] == "EXPIRED_AUTHENTICATION"
     again = requests.post(sim.url + "/oauth/v1/token", data=GOOD, timeout=5).json()["access_token"]
     assert again != token
-    assert Client(sim, token=again).labels().status_code == 200
+    assert SimClient(sim, token=again).labels().status_code == 200
     assert sim.counters()["by_endpoint"]["oauth_token"] == 2
 
 
@@ -66,16 +67,29 @@ def test_oauth_bad_values(sim: Simulator, field: str, value: str, status: str) -
     reply = requests.post(sim.url + "/oauth/v1/token", data={**GOOD, field: value}, timeout=5)
     assert reply.status_code == 400
     assert reply.json()["status"] == status
+    assert reply.json()["category"] == status
     assert reply.json()["correlationId"]
 
 
+def test_client_credentials_grant_issues_a_token_without_refresh_token(sim: Simulator) -> None:
+    form = {k: v for k, v in GOOD.items() if k != "refresh_token"} | {"grant_type": "client_credentials"}
+    reply = requests.post(sim.url + "/oauth/v1/token", data=form, timeout=5)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["token_use"] == "client_credentials"
+    assert "refresh_token" not in body
+    assert SimClient(sim, token=body["access_token"]).labels().status_code == 200
+    refused = requests.post(sim.url + "/oauth/v1/token", data={**form, "client_secret": "nope"}, timeout=5)
+    assert refused.json()["category"] == "BAD_CLIENT_SECRET"
+
+
 def test_counters_and_request_log(sim: Simulator) -> None:
-    client = Client(sim)
+    client = SimClient(sim)
     client.archive([("1", ["1000001", "1000002"]), ("2", ["1000001"])])
     client.archive_labels("1", "1000003", [("HUBSPOT_DEFINED", 1)])
     client.read(["1"])
     client.labels()
-    Client(sim, token=None).labels()
+    SimClient(sim, token=None).labels()
     counters = sim.counters()
     assert counters["requests"] == 5
     assert counters["by_endpoint"] == {
@@ -83,9 +97,10 @@ def test_counters_and_request_log(sim: Simulator) -> None:
         "labels_archive": 1,
         "batch_read": 1,
         "labels": 2,
+        "batch_create": 0,
         "oauth_token": 0,
     }
-    assert counters["by_status"] == {"204": 2, "200": 2, "401": 1}
+    assert counters["by_status"] == {"200": 4, "401": 1}
     assert counters["archive_inputs"] == 3
     assert counters["archived_pairs"] == 4
     log = sim.request_log
@@ -100,7 +115,7 @@ def test_counters_and_request_log(sim: Simulator) -> None:
 
 
 def test_admin_endpoints(sim: Simulator) -> None:
-    Client(sim).labels()
+    SimClient(sim).labels()
     counters = requests.get(sim.url + "/_sim/counters", timeout=5).json()
     assert counters["requests"] == 1
     snapshot = requests.get(sim.url + "/_sim/state", timeout=5).json()
@@ -116,7 +131,7 @@ def test_admin_endpoints(sim: Simulator) -> None:
     assert sim.config.faults.schedule == {2: "503"}
     assert requests.post(sim.url + "/_sim/config", json={"nope": 1}, timeout=5).status_code == 400
     assert requests.post(sim.url + "/_sim/config", json={"reply_mode": "x"}, timeout=5).status_code == 400
-    assert Client(sim).labels().status_code == 503
+    assert SimClient(sim).labels().status_code == 503
     reset = requests.post(sim.url + "/_sim/reset-counters", timeout=5)
     assert reset.json()["requests"] == 0
     assert sim.counters()["requests"] == 0, "admin calls are not counted"
@@ -147,4 +162,4 @@ def test_plugin_fixtures(hubspot_simulator: Simulator, hubspot_conn: str) -> Non
     assert hubspot_simulator.state.association_count("contacts", "companies") == 100
     conn = os.environ["AIRFLOW_CONN_" + hubspot_conn.upper()]
     assert hubspot_simulator.url in conn
-    assert Client(hubspot_simulator).labels().status_code == 200
+    assert SimClient(hubspot_simulator).labels().status_code == 200

@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from simtest_support import Client
 
-from airflow_provider_hubassoc.models import ErrorBody
 from airflow_provider_hubassoc.simulator import (
     DEFAULT_TOKEN,
     FaultPlan,
@@ -23,6 +21,7 @@ from airflow_provider_hubassoc.simulator import (
     endpoints,
 )
 from airflow_provider_hubassoc.simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
+from tests.support import SimClient
 
 H = "HUBSPOT_DEFINED"
 U = "USER_DEFINED"
@@ -48,8 +47,8 @@ def test_label_archive_keeps_a_reverse_edge_that_was_never_mirrored() -> None:
 
 def test_label_archive_over_http_keeps_the_other_labels(simulator_factory) -> None:
     sim = simulator_factory(None, _seeded_one_way())
-    response = Client(sim).archive_labels("7", "5", [(H, 1)])
-    assert response.status_code == 204
+    response = SimClient(sim).archive_labels("7", "5", [(H, 1)])
+    assert response.status_code == 200
     assert sim.state.labels_of("companies", "5", "contacts", "7") == {(H, 280), (U, 9)}
 
 
@@ -83,9 +82,8 @@ def test_unexpected_error_is_a_recorded_hubspot_500(
     failed = conn.getresponse()
     body = json.loads(failed.read())
     assert failed.status == 500
-    parsed = ErrorBody.model_validate(body)
-    assert (parsed.status, parsed.category) == ("error", "INTERNAL_ERROR")
-    assert parsed.correlation_id
+    assert (body["status"], body["category"]) == ("error", "INTERNAL_ERROR")
+    assert body["correlationId"]
     assert "simulated bug" not in json.dumps(body), "no internals in the reply"
     conn.request(
         "POST", "/crm/v4/associations/contacts/companies/batch/read", body=b'{"inputs":[]}', headers=headers
@@ -138,7 +136,7 @@ def test_unexpected_error_is_a_recorded_hubspot_500(
 def test_hostile_bodies_are_400_validation_errors(simulator_factory, suffix: str, body: object) -> None:
     state = _seeded_one_way()
     sim = simulator_factory(None, state)
-    response = Client(sim).post("contacts", "companies", suffix, body)
+    response = SimClient(sim).post("contacts", "companies", suffix, body)
     assert response.status_code == 400
     assert response.json()["category"] == "VALIDATION_ERROR"
     assert sim.state.labels_of("companies", "5", "contacts", "7") == {(H, 280), (H, 2), (U, 9)}
@@ -163,7 +161,7 @@ def test_admin_config_changes_are_coerced_to_the_field_types(simulator_factory) 
     assert changed.json()["oauth_scopes"] == ["a", "b"]
     assert (sim.config.rate_limit, sim.config.retry_after) == (50, False)
     assert sim.config.oauth_scopes == frozenset({"a", "b"})
-    limited = Client(sim).labels()
+    limited = SimClient(sim).labels()
     assert limited.status_code == 200
     assert limited.headers["X-HubSpot-RateLimit-Max"] == "50"
 
@@ -197,7 +195,7 @@ def test_unusable_admin_config_changes_are_refused(
     assert refused.json()["category"] == "VALIDATION_ERROR"
     assert field in refused.json()["message"]
     assert sim.config is before, "a refused change leaves the config alone"
-    assert Client(sim).labels().status_code == 200
+    assert SimClient(sim).labels().status_code == 200
 
 
 def test_configure_coerces_and_refuses_like_the_admin_endpoint(simulator_factory) -> None:
@@ -218,7 +216,7 @@ def _close_to_midnight(value: str) -> bool:
 
 def test_scheduled_daily_429_matches_the_daily_limiter(simulator_factory) -> None:
     sim = simulator_factory(SimulatorConfig(daily_limit=1, faults=FaultPlan(schedule={1: "429-daily"})), None)
-    client = Client(sim)
+    client = SimClient(sim)
     fault = client.labels()
     assert (fault.status_code, fault.json()["policyName"]) == (429, "DAILY")
     assert _close_to_midnight(fault.headers["Retry-After"])
@@ -232,7 +230,7 @@ def test_scheduled_daily_429_matches_the_daily_limiter(simulator_factory) -> Non
 def test_scheduled_daily_429_without_retry_after(simulator_factory) -> None:
     plan = FaultPlan(schedule={1: "429-daily"})
     sim = simulator_factory(SimulatorConfig(retry_after=False, faults=plan), None)
-    fault = Client(sim).labels()
+    fault = SimClient(sim).labels()
     assert fault.status_code == 429
     assert "Retry-After" not in fault.headers
     assert fault.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
@@ -241,7 +239,7 @@ def test_scheduled_daily_429_without_retry_after(simulator_factory) -> None:
 def test_scheduled_daily_429_for_oauth_has_no_daily_headers(simulator_factory) -> None:
     sim = simulator_factory(SimulatorConfig(faults=FaultPlan(schedule={1: "429-daily"})), None)
     sim.add_token("oauth-token", TokenSpec(oauth=True))
-    fault = Client(sim, token="oauth-token").labels()
+    fault = SimClient(sim, token="oauth-token").labels()
     assert fault.status_code == 429
     assert "X-HubSpot-RateLimit-Daily-Remaining" not in fault.headers
 
@@ -297,10 +295,11 @@ def test_counters_lock_is_taken_once_per_api_request(simulator_factory, reply_mo
     sim = simulator_factory(SimulatorConfig(reply_mode=reply_mode), _seeded_one_way())
     counting = _CountingLock()
     sim._counters.lock = counting  # type: ignore[assignment]
-    client = Client(sim)
+    client = SimClient(sim)
     assert client.labels().status_code == 200
     assert client.archive([("7", ["5"])]).status_code == 204
     assert counting.acquired == 2
+    assert len(sim.request_bodies()) == 2, "the bodies are kept under that same single lock"
 
 
 def test_daily_budget_resets_at_utc_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,16 +318,31 @@ def test_daily_budget_resets_at_utc_midnight(monkeypatch: pytest.MonkeyPatch) ->
     assert again.daily_remaining == 0
 
 
-# ----- one object-type id map for the operators and the simulator --------------------------------
-def test_object_type_id_map_is_shared() -> None:
-    from airflow_provider_hubassoc.models import associations
-    from airflow_provider_hubassoc.operators import labels
-    from airflow_provider_hubassoc.simulator import state
+# ----- the simulator keeps its own facts: it imports nothing from the provider ---------------------
+def test_the_simulator_imports_nothing_from_the_provider() -> None:
+    """A wrong fact in the provider must be caught by the simulator, not confirmed by it (issue 12)."""
+    import subprocess
+    import sys
 
-    shared = associations.STANDARD_OBJECT_TYPE_IDS
-    assert shared["0-1"] == "contacts"
-    assert shared["0-2"] == "companies"
-    assert labels.STANDARD_OBJECT_TYPE_IDS is shared
-    assert state.STANDARD_OBJECT_TYPE_IDS is shared
-    assert all(state.canonical_type(type_id) == name for type_id, name in shared.items())
-    assert labels.unlabeled_type_ids("0-2", "0-5", None) == {340}
+    probe = (
+        "import sys\n"
+        "import airflow_provider_hubassoc.simulator.__main__\n"
+        "import airflow_provider_hubassoc.simulator.pytest_plugin\n"
+        "import airflow_provider_hubassoc.simulator.process\n"
+        "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_hubassoc.')"
+        " and not m.startswith('airflow_provider_hubassoc.simulator')))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_object_type_ids_come_from_the_simulators_own_table() -> None:
+    from airflow_provider_hubassoc.simulator import facts, state
+
+    assert facts.OBJECT_TYPE_IDS["0-1"] == "contacts"
+    assert facts.OBJECT_TYPE_IDS["0-2"] == "companies"
+    assert all(state.canonical_type(type_id) == name for type_id, name in facts.OBJECT_TYPE_IDS.items())
+    assert state.canonical_type("p1234_MyObject") == "p1234_MyObject", "either case in custom names"
+    assert facts.DEFAULT_TYPE_IDS[("companies", "tickets")] == 340
