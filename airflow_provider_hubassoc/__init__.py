@@ -13,11 +13,15 @@ CONN_TYPE = "hubspot"
 
 HOOK_CLASS = "airflow_provider_hubassoc.hooks.hubspot.HubSpotHook"
 
+# The port stays visible: Airflow 3's Test button sends `port: Number(stored port)`, which is 0
+# for a connection without one, and the API then refuses the test ("host or port differs").
+# A stored port (443 for HubSpot) makes the button work.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["schema", "port", "login"],
+    "hidden_fields": ["schema", "login"],
     "relabeling": {"host": "Base URL", "password": "Access token (private app or service key)"},
     "placeholders": {
         "host": "https://api.hubapi.com (default); http:// only for loopback, e.g. the simulator",
+        "port": "443 (set it: Airflow 3's Test button needs a stored port)",
         "password": "pat-na1-... (leave empty for OAuth)",
         "extra": '{"api_version": "2026-03", "rate_limit_tier": "professional"}',
     },
@@ -36,10 +40,9 @@ CONN_FIELDS: dict[str, Any] = {
     "rate_limit_tier": {
         "label": "Rate-limit tier",
         "description": "Requests per rolling 10 s: free/starter 100, professional/enterprise 190, "
-        "limit_increase 250, oauth 110.",
+        "limit_increase 250, oauth 110. Empty: oauth for an OAuth connection, else free.",
         "schema": {
             "type": ["string", "null"],
-            "default": "free",
             "enum": ["free", "starter", "professional", "enterprise", "limit_increase", "oauth"],
         },
     },
@@ -66,6 +69,10 @@ CONN_FIELDS: dict[str, Any] = {
     },
     "read_timeout": {"label": "Read timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
     "max_retries": {"label": "Retries per request", "schema": {"type": ["integer", "null"], "default": 5}},
+    "retry_total_timeout": {
+        "label": "Time limit per request, retries included (s)",
+        "schema": {"type": ["number", "null"], "default": 300},
+    },
 }
 
 

@@ -1,6 +1,8 @@
 """HubSpotClient: the association endpoints over one pooled, rate-governed, retrying session.
 
-Airflow-free on purpose: the hook, the triggers, the simulator tests and the benchmarks all use it.
+Airflow-free on purpose: the hook builds it from a connection, and the triggers, the simulator
+tests and the benchmarks use it directly. Adding an endpoint means one method here plus its
+simulator route.
 """
 
 from __future__ import annotations
@@ -8,41 +10,42 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_hubassoc import __version__
 from airflow_provider_hubassoc.client.auth import TokenProvider
-from airflow_provider_hubassoc.client.error_mapping import error_from_response
+from airflow_provider_hubassoc.client.error_mapping import error_from_reply
 from airflow_provider_hubassoc.client.errors import (
-    HubSpotAuthError,
     HubSpotConfigError,
     HubSpotError,
+    HubSpotNotFoundError,
     HubSpotRateLimitError,
     HubSpotTransportError,
     redact,
+    redact_json,
 )
-from airflow_provider_hubassoc.client.governor import GovernorStats, RateGovernor
+from airflow_provider_hubassoc.client.governor import RateGovernor
 from airflow_provider_hubassoc.client.retry import RetryPolicy
+from airflow_provider_hubassoc.client.transport import Reply, exchange
 from airflow_provider_hubassoc.client.versions import (
     BATCH_ARCHIVE,
     BATCH_READ,
-    LABELS,
     LABELS_ARCHIVE,
     READ_BATCH_LIMIT,
     ApiVersion,
     associations_path,
+    labels_paths,
     parse_api_version,
 )
-from airflow_provider_hubassoc.models.associations import BatchArchiveInput, LabelArchiveInput
+from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
 from airflow_provider_hubassoc.models.responses import (
     AssociatedRecord,
@@ -57,8 +60,9 @@ log = logging.getLogger("airflow_provider_hubassoc.client")
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 USER_AGENT = f"airflow-provider-hubassoc/{__version__}"
+# A connection test waits out a ten-secondly 429 only this long, then answers "busy".
+TEST_CONNECTION_BOUND_S = 5.0
 _T = TypeVar("_T")
-_M = TypeVar("_M", bound=BaseModel)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,88 +78,57 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_base_url(url: str) -> str:
-    """Return the base URL without a trailing slash; refuse plain HTTP to anything but loopback."""
-    parts = urlsplit(url.strip())
-    shown = f"{parts.scheme}://{parts.hostname or ''}"
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise HubSpotConfigError(f"base URL {shown!r} is not an http(s) URL with a host")
-    if parts.username or parts.password:
-        raise HubSpotConfigError(f"base URL {shown!r} must not carry credentials")
-    if parts.query or parts.fragment:
-        raise HubSpotConfigError(f"base URL {shown!r} must not have a query or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise HubSpotConfigError(
-            f"base URL {shown!r} uses plain HTTP: the token would travel unencrypted. "
-            "Use https:// (http:// is allowed only for loopback hosts such as the simulator)"
+def _url_problem(scheme: str, host: str | None, has_credentials: bool, has_extras: bool) -> str | None:
+    if scheme not in ("https", "http") or not host:
+        return "is not an http(s) URL with a host"
+    if has_credentials:
+        return "must not carry credentials"
+    if has_extras:
+        # Not echoed: a path or query may hold a token pasted into the wrong field.
+        return "must be scheme://host[:port] only: its path, query or fragment is refused (not shown)"
+    if scheme == "http" and not _is_loopback(host):
+        return (
+            "uses plain HTTP: the token would travel unencrypted. Use https:// "
+            "(http:// is allowed only for loopback hosts such as the simulator)"
         )
-    return url.strip().rstrip("/")
+    return None
+
+
+def check_base_url(url: str) -> str:
+    """Return `scheme://host[:port]`; refuse anything more, and plain HTTP to a remote host."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        raise HubSpotConfigError(f"base URL of host {parts.hostname or '?'!r} has an invalid port") from None
+    shown = f"{parts.scheme}://{parts.hostname or ''}" + (f":{port}" if port else "")
+    extras = parts.path not in ("", "/") or bool(parts.query or parts.fragment) or "#" in url or "?" in url
+    problem = _url_problem(parts.scheme, parts.hostname, bool(parts.username or parts.password), extras)
+    if problem:
+        raise HubSpotConfigError(f"base URL {shown!r} {problem}")
+    return shown
 
 
 # ---------------------------------------------------------------------------------------------
-# Counters
+# Request bodies and reply parsing
 
 
-@dataclass(frozen=True)
-class ClientStats:
-    """A snapshot of one client's counters (printed by the benchmarks)."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    auth_refreshes: int = 0
-    by_status: dict[int, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
-    governor: GovernorStats | None = None
+def _archive_body(pairs: Sequence[Pair]) -> dict[str, Any]:
+    """One input per from id, listing its to ids: `{"from":{"id":"1"},"to":[{"id":"2"}]}`."""
+    grouped: dict[str, dict[str, None]] = {}
+    for pair in pairs:
+        grouped.setdefault(pair.from_id, {})[pair.to_id] = None
+    inputs = [{"from": {"id": f}, "to": [{"id": t} for t in tos]} for f, tos in grouped.items()]
+    return {"inputs": inputs}
 
 
-class _Counters:
-    """Thread-safe counters behind `HubSpotClient.stats`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.retries = 0
-        self.rate_limited = 0
-        self.auth_refreshes = 0
-        self.by_status: dict[int, int] = {}
-        self.errors: dict[str, int] = {}
-
-    def response(self, status: int) -> None:
-        with self._lock:
-            self.by_status[status] = self.by_status.get(status, 0) + 1
-            if status == 429:
-                self.rate_limited += 1
-
-    def add(self, name: str) -> None:
-        with self._lock:
-            setattr(self, name, getattr(self, name) + 1)
-
-    def error(self, error: BaseException) -> None:
-        with self._lock:
-            key = type(error).__name__
-            self.errors[key] = self.errors.get(key, 0) + 1
-
-    def snapshot(self, governor: GovernorStats) -> ClientStats:
-        with self._lock:
-            return ClientStats(
-                requests=self.requests,
-                retries=self.retries,
-                rate_limited=self.rate_limited,
-                auth_refreshes=self.auth_refreshes,
-                by_status=dict(self.by_status),
-                errors=dict(self.errors),
-                governor=governor,
-            )
-
-
-# ---------------------------------------------------------------------------------------------
-# Reply parsing
-
-
-class _Reply(NamedTuple):
-    status: int
-    body: Any | None  # parsed JSON, None for 204 / an empty body
+def _labels_body(pairs: Sequence[Pair]) -> dict[str, Any]:
+    """One input per pair, with the labels to remove from it."""
+    inputs = [
+        {"from": {"id": p.from_id}, "to": {"id": p.to_id}, "types": [t.to_wire() for t in p.types]}
+        for p in pairs
+    ]
+    return {"inputs": inputs}
 
 
 class _ReadPage(NamedTuple):
@@ -163,38 +136,47 @@ class _ReadPage(NamedTuple):
     errors: list[BatchErrorItem]
 
 
-def _parse_batch(reply: _Reply) -> BatchResult:
-    if reply.body is None:
-        return BatchResult(http_status=reply.status, batch=None)
-    return BatchResult(http_status=reply.status, batch=BatchResponse.model_validate(reply.body))
+def _parse_batch(status: int, body: Any | None) -> BatchResult:
+    batch = BatchResponse.model_validate(body) if body is not None else None
+    return BatchResult(http_status=status, batch=batch)
 
 
-def _parse_labels(reply: _Reply) -> list[AssociationLabel]:
-    if reply.body is None:
+def _parse_labels(status: int, body: Any | None) -> list[AssociationLabel]:
+    if body is None:
         return []
-    return [AssociationLabel.model_validate(item) for item in reply.body.get("results", [])]
+    return [AssociationLabel.model_validate(item) for item in body.get("results", [])]
 
 
-def _parse_read_page(reply: _Reply) -> _ReadPage:
-    if reply.body is None:
+def _next_cursor(item: dict[str, Any]) -> str | None:
+    after = ((item.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after not in (None, "") else None  # opaque: passed back as sent
+
+
+def _parse_read_page(status: int, body: Any | None) -> _ReadPage:
+    if body is None:
         return _ReadPage([], [])
-    records = []
-    for item in reply.body.get("results", []):
-        from_id = str(item["from"]["id"])
-        to = [AssociatedRecord.model_validate(record) for record in item.get("to", [])]
-        after = ((item.get("paging") or {}).get("next") or {}).get("after")
-        records.append((from_id, to, str(after) if after not in (None, "") else None))
-    errors = [BatchErrorItem.model_validate(e) for e in reply.body.get("errors", [])]
+    records = [
+        (
+            str(item["from"]["id"]),
+            [AssociatedRecord.model_validate(record) for record in item.get("to", [])],
+            _next_cursor(item),
+        )
+        for item in body.get("results", [])
+    ]
+    errors = [BatchErrorItem.model_validate(e) for e in body.get("errors", [])]
     return _ReadPage(records, errors)
 
 
-def _json_body(response: requests.Response, token: str) -> Any:
-    """The reply's JSON; a reply quoting the token (e.g. in a per-input error message, which ends up
-    in the report and XCom) has it replaced by '***' first."""
-    secret = token.encode()
-    if secret and secret in response.content:
-        return json.loads(response.content.replace(secret, b"***"))
-    return response.json()
+def _decode(reply: Reply, token: str) -> Any | None:
+    """The reply's JSON with the token redacted from every string (decoded, so escapes too)."""
+    if reply.status == 204 or not reply.content.strip():
+        return None
+    try:
+        return redact_json(json.loads(reply.content), token)
+    except ValueError:
+        raise HubSpotTransportError(
+            f"got an unreadable {reply.status} reply (not JSON)", status=reply.status
+        ) from None
 
 
 class _Bearer(requests.auth.AuthBase):
@@ -219,7 +201,8 @@ class HubSpotClient:
     """HubSpot CRM associations: archive, label archive, labels and batch read.
 
     Thread safe: chunks may be sent concurrently; they share one connection pool, one rate
-    governor and one token provider.
+    governor and one token provider. Each attempt ends by `connect_timeout + read_timeout`
+    (the whole reply, not each byte), and each call by the retry policy's total timeout.
     """
 
     def __init__(
@@ -245,8 +228,8 @@ class HubSpotClient:
         self._tokens = token_provider
         self._governor = governor if governor is not None else RateGovernor()
         self._retry = retry if retry is not None else RetryPolicy()
-        self._timeout = (connect_timeout, read_timeout)
-        self._counters = _Counters()
+        self._connect_timeout = connect_timeout
+        self._attempt_timeout = connect_timeout + read_timeout
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("https://", adapter)
@@ -255,53 +238,31 @@ class HubSpotClient:
 
     # -- public API ----------------------------------------------------------------------------
 
-    def archive_associations(
-        self,
-        from_type: str,
-        to_type: str,
-        inputs: Sequence[BatchArchiveInput],
-        *,
-        api_version: str | ApiVersion | None = None,
-    ) -> BatchResult:
-        """Remove every association between each input's pairs (one request)."""
-        path = self._path(api_version, from_type, to_type, BATCH_ARCHIVE)
-        body = self._batch_body(inputs, BatchArchiveInput, "archive_associations")
-        return self._send("POST", path, body, _parse_batch)
+    def archive_associations(self, from_type: str, to_type: str, pairs: Sequence[Pair]) -> BatchResult:
+        """Remove every association between each pair's records (one request)."""
+        self._check_pairs(pairs, "archive_associations", labelled=False)
+        path = associations_path(self.api_version, from_type, to_type, BATCH_ARCHIVE)
+        return self._send("POST", path, _archive_body(pairs), _parse_batch)
 
-    def archive_labels(
-        self,
-        from_type: str,
-        to_type: str,
-        inputs: Sequence[LabelArchiveInput],
-        *,
-        api_version: str | ApiVersion | None = None,
-    ) -> BatchResult:
-        """Remove the given labels between each input's pair (one request)."""
-        path = self._path(api_version, from_type, to_type, LABELS_ARCHIVE)
-        body = self._batch_body(inputs, LabelArchiveInput, "archive_labels")
-        return self._send("POST", path, body, _parse_batch)
+    def archive_labels(self, from_type: str, to_type: str, pairs: Sequence[Pair]) -> BatchResult:
+        """Remove each pair's given labels (one request)."""
+        self._check_pairs(pairs, "archive_labels", labelled=True)
+        path = associations_path(self.api_version, from_type, to_type, LABELS_ARCHIVE)
+        return self._send("POST", path, _labels_body(pairs), _parse_batch)
 
-    def list_labels(
-        self, from_type: str, to_type: str, *, api_version: str | ApiVersion | None = None
-    ) -> list[AssociationLabel]:
+    def list_labels(self, from_type: str, to_type: str) -> list[AssociationLabel]:
         """The labels defined from `from_type` to `to_type` (to resolve a label name to its type id)."""
-        path = self._path(api_version, from_type, to_type, LABELS)
-        return self._send("GET", path, None, _parse_labels)
+        return self._labels(from_type, to_type, self._retry)
 
     def read_associations(
-        self,
-        from_type: str,
-        to_type: str,
-        ids: Iterable[str | int],
-        *,
-        api_version: str | ApiVersion | None = None,
+        self, from_type: str, to_type: str, ids: Iterable[str | int]
     ) -> AssociationReadResult:
         """Read back every association of `ids`, following each result's paging.
 
         Every requested id gets a key in `.associations` (an empty list when nothing links it);
-        per-input errors of 207 replies are gathered in `.errors`.
+        per-input errors are gathered in `.errors`.
         """
-        path = self._path(api_version, from_type, to_type, BATCH_READ)
+        path = associations_path(self.api_version, from_type, to_type, BATCH_READ)
         unique = list(dict.fromkeys(parse_record_id(i, field="read_associations id") for i in ids))
         if not unique:
             raise InputValidationError("read_associations needs at least one id")
@@ -312,34 +273,38 @@ class HubSpotClient:
             chunk, pending = pending[:READ_BATCH_LIMIT], pending[READ_BATCH_LIMIT:]
             inputs = [{"id": i, "after": after} if after else {"id": i} for i, after in chunk]
             page = self._send("POST", path, {"inputs": inputs}, _parse_read_page)
-            for from_id, records, after in page.records:
-                result.associations.setdefault(from_id, []).extend(records)
-                if after is None:
-                    continue
-                if (from_id, after) in followed:
-                    log.warning("HubSpot repeated paging cursor for id %s; stopping there", from_id)
-                    continue
-                followed.add((from_id, after))
-                pending.append((from_id, after))
-            result.errors.extend(page.errors)
+            pending += self._collect(result, page, followed)
         return result
 
     def test_connection(self) -> tuple[bool, str]:
-        """One labels read (contacts -> companies): proves URL, token and version, in one request."""
+        """One labels read (contacts -> companies): proves URL, token and version.
+
+        A ten-secondly 429 is waited out for a few seconds at most; still refused, the answer is
+        "busy, try again", not a broken connection.
+        """
         version = self.api_version.value
+        policy = RetryPolicy(
+            max_attempts=3,
+            total_timeout_s=TEST_CONNECTION_BOUND_S,
+            sleep=self._retry.sleep,
+            clock=self._retry.clock,
+        )
         try:
-            path = associations_path(self.api_version, "contacts", "companies", LABELS)
-            labels = self._send("GET", path, None, _parse_labels, retry=RetryPolicy(max_attempts=1))
+            labels = self._labels("contacts", "companies", policy)
+        except HubSpotRateLimitError as exc:
+            if exc.fatal:
+                return False, f"HubSpot connection failed (API version {version}, {self.base_url}): {exc}"
+            return False, (
+                f"HubSpot is busy, try again in a few seconds: the account is rate limited "
+                f"({exc.policy_name or 'no policy named'}); nothing else is known to be wrong with "
+                f"the connection (API version {version}, {self.base_url})"
+            )
         except HubSpotError as exc:
             return False, f"HubSpot connection failed (API version {version}, {self.base_url}): {exc}"
         return True, (
             f"OK: HubSpot API version {version} at {self.base_url} answered "
             f"({len(labels)} contacts->companies labels)"
         )
-
-    @property
-    def stats(self) -> ClientStats:
-        return self._counters.snapshot(self._governor.stats())
 
     @property
     def governor(self) -> RateGovernor:
@@ -365,130 +330,109 @@ class HubSpotClient:
             f"max_batch_size={self.max_batch_size}, governor={self._governor!r})"
         )
 
-    # -- request building ----------------------------------------------------------------------
+    # -- helpers -------------------------------------------------------------------------------
 
-    def _path(self, api_version: str | ApiVersion | None, from_type: str, to_type: str, suffix: str) -> str:
-        version = self.api_version if api_version is None else parse_api_version(api_version)
-        return associations_path(version, from_type, to_type, suffix)
-
-    def _batch_body(self, inputs: Sequence[Any], model: type[_M], method: str) -> dict[str, Any]:
-        if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Sequence):
-            raise InputValidationError(f"{method} inputs must be a sequence of {model.__name__}")
-        if not inputs:
-            raise InputValidationError(f"{method} needs at least one input (got none)")
-        if len(inputs) > self.max_batch_size:
+    def _check_pairs(self, pairs: Sequence[Pair], method: str, *, labelled: bool) -> None:
+        if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence) or not pairs:
+            raise InputValidationError(f"{method} needs a non-empty sequence of Pair")
+        if len(pairs) > self.max_batch_size:
             raise InputValidationError(
-                f"{method} got {len(inputs)} inputs, more than max_batch_size {self.max_batch_size}: "
+                f"{method} got {len(pairs)} pairs, more than max_batch_size {self.max_batch_size}: "
                 "split them into chunks"
             )
-        wire = []
-        for index, item in enumerate(inputs):
-            if not isinstance(item, model):
-                try:
-                    item = model.model_validate(item)
-                except ValidationError as exc:
-                    raise InputValidationError(f"{method} input {index} is invalid: {exc}") from None
-            wire.append(item.to_wire())  # type: ignore[attr-defined]
-        return {"inputs": wire}
+        for index, pair in enumerate(pairs):
+            if not isinstance(pair, Pair) or bool(pair.types) != labelled:
+                need = "with the labels to remove" if labelled else "without labels (types=())"
+                raise InputValidationError(f"{method} pair {index} must be a Pair {need}")
 
-    # -- the request loop ----------------------------------------------------------------------
+    def _labels(self, from_type: str, to_type: str, policy: RetryPolicy) -> list[AssociationLabel]:
+        *older, last = labels_paths(self.api_version, from_type, to_type)
+        for path in older:
+            try:
+                return self._send("GET", path, None, _parse_labels, policy)
+            except HubSpotNotFoundError:
+                log.info("HubSpot has no labels at %s; trying the older path %s", path, last)
+        return self._send("GET", last, None, _parse_labels, policy)
+
+    @staticmethod
+    def _collect(
+        result: AssociationReadResult, page: _ReadPage, followed: set[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Add a page's records to `result`; return the cursors still to follow."""
+        more: list[tuple[str, str]] = []
+        for from_id, records, after in page.records:
+            result.associations.setdefault(from_id, []).extend(records)
+            if after is None:
+                continue
+            if (from_id, after) in followed:
+                log.warning("HubSpot repeated paging cursor for id %s; stopping there", from_id)
+                continue
+            followed.add((from_id, after))
+            more.append((from_id, after))
+        result.errors.extend(page.errors)
+        return more
+
+    # -- sending -------------------------------------------------------------------------------
 
     def _send(
         self,
         method: str,
         path: str,
         body: dict[str, Any] | None,
-        parse: Callable[[_Reply], _T],
-        *,
-        retry: RetryPolicy | None = None,
+        parse: Callable[[int, Any | None], _T],
+        policy: RetryPolicy | None = None,
     ) -> _T:
-        """Send one logical request: governed, retried per policy, one OAuth refresh on a 401."""
-        policy = retry or self._retry
-        url = self.base_url + path
-        started = policy.clock()
-        failures = 0
-        refreshed = False
-        while True:
-            token: str | None = None
-            try:
-                token = self._tokens.get_token()
-                with self._governor.slot():
-                    return self._attempt(method, url, body, token, parse)
-            except HubSpotError as error:
-                self._counters.error(error)
-                if isinstance(error, HubSpotAuthError) and error.status == 401:
-                    if self._tokens.is_oauth and not refreshed and token is not None:
-                        refreshed = True
-                        self._tokens.invalidate(token)
-                        self._counters.add("auth_refreshes")
-                        log.info("HubSpot refused the OAuth access token; refreshing it once")
-                        continue
-                    raise
-                failures += 1
-                if not policy.is_retryable(error):
-                    raise
-                wait = policy.wait_for(error, failures)
-                elapsed = policy.clock() - started
-                if failures >= policy.max_attempts or elapsed + wait > policy.total_timeout_s:
-                    log.warning(
-                        "HubSpot %s %s gave up after %d attempt(s), %.1f s: %s",
-                        method,
-                        path,
-                        failures,
-                        elapsed,
-                        type(error).__name__,
-                    )
-                    raise
-                if isinstance(error, HubSpotRateLimitError):
-                    self._governor.pause(wait)  # every thread of this client holds, not just this one
-                self._counters.add("retries")
-                log.warning(
-                    "HubSpot %s %s attempt %d/%d failed (%s); retrying in %.2f s",
-                    method,
-                    path,
-                    failures,
-                    policy.max_attempts,
-                    error,
-                    wait,
-                )
-                policy.sleep(wait)
+        """One logical request: governed, retried by tenacity, ended by the policy's total time."""
+        policy = policy or self._retry
+        deadline = policy.clock() + policy.total_timeout_s
+        retrying = policy.retrying(deadline, self._governor.pause)
+        try:
+            result: _T = retrying(
+                self._attempt, method, self.base_url + path, body, parse, lambda: deadline - policy.clock()
+            )
+        except HubSpotError as error:
+            log.warning("HubSpot %s %s failed for good: %s", method, path, type(error).__name__)
+            raise
+        return result
 
     def _attempt(
-        self, method: str, url: str, body: dict[str, Any] | None, token: str, parse: Callable[[_Reply], _T]
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        parse: Callable[[int, Any | None], _T],
+        time_left: Callable[[], float],
     ) -> _T:
-        """One HTTP exchange; every failure comes out as a HubSpotError."""
-        self._counters.add("requests")
+        """One attempt: at most one OAuth token refresh when HubSpot refuses the token."""
+        token = self._tokens.get_token()
+        reply = self._exchange(method, url, body, token, time_left())
+        if reply.status == 401 and self._tokens.is_oauth:
+            log.info("HubSpot refused the OAuth access token; refreshing it once")
+            self._tokens.invalidate(token)
+            token = self._tokens.get_token()
+            reply = self._exchange(method, url, body, token, time_left())
+        if not 200 <= reply.status < 300:
+            raise error_from_reply(reply, token)
+        data = _decode(reply, token)
         try:
-            response = self._session.request(
+            return parse(reply.status, data)
+        except (ValidationError, KeyError, TypeError, AttributeError) as exc:
+            shape = redact(str(exc), token)[:300]
+            raise HubSpotTransportError(
+                f"{method} got a {reply.status} reply of an unexpected shape: {shape}", status=reply.status
+            ) from None
+
+    def _exchange(self, method: str, url: str, body: dict[str, Any] | None, token: str, left: float) -> Reply:
+        deadline = time.monotonic() + min(self._attempt_timeout, max(left, 0.0))
+        with self._governor.slot():
+            reply = exchange(
+                self._session,
                 method,
                 url,
+                connect_timeout=self._connect_timeout,
+                deadline=deadline,
                 json=body,
                 auth=_Bearer(token),
-                timeout=self._timeout,
-                allow_redirects=False,
             )
-        except requests.Timeout:
-            raise HubSpotTransportError(f"{method} timed out (timeouts {self._timeout})") from None
-        except requests.RequestException as exc:
-            raise HubSpotTransportError(f"{method} failed: {type(exc).__name__} reaching HubSpot") from None
-        self._counters.response(response.status_code)
-        self._governor.observe(response.headers)
-        if not 200 <= response.status_code < 300:
-            raise error_from_response(response, token)
-        reply = _Reply(response.status_code, None)
-        if response.status_code != 204 and response.content.strip():
-            try:
-                reply = _Reply(response.status_code, _json_body(response, token))
-            except ValueError:
-                raise HubSpotTransportError(
-                    f"{method} got an unreadable {response.status_code} reply (not JSON)",
-                    status=response.status_code,
-                ) from None
-        try:
-            return parse(reply)
-        except (ValidationError, KeyError, TypeError, AttributeError) as exc:
-            raise HubSpotTransportError(
-                f"{method} got a {response.status_code} reply of an unexpected shape: "
-                f"{redact(str(exc), token)[:300]}",
-                status=response.status_code,
-            ) from None
+        self._governor.observe(reply.headers)
+        return reply

@@ -5,11 +5,14 @@ Tokens never appear in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import requests
 
@@ -19,8 +22,8 @@ from airflow_provider_hubassoc.client.errors import (
     HubSpotError,
     HubSpotRateLimitError,
     HubSpotServerError,
-    HubSpotTransportError,
 )
+from airflow_provider_hubassoc.client.transport import Reply, exchange
 
 log = logging.getLogger("airflow_provider_hubassoc.client")
 
@@ -104,7 +107,6 @@ class OAuthTokenProvider:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
-        self.refreshes = 0
         for secret in (client_secret, refresh_token):
             self._announce(secret)
 
@@ -138,50 +140,64 @@ class OAuthTokenProvider:
             "client_secret": self._client_secret,
             "refresh_token": self._refresh_token,
         }
-        try:
-            response = self._session.post(
-                self._token_url, data=form, timeout=self._timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            raise HubSpotTransportError(
-                f"OAuth token refresh failed: {type(exc).__name__} reaching the token endpoint"
-            ) from None
-        if response.status_code != 200:
-            raise self._error(response)
-        body = self._json(response)
+        connect, read = self._timeout
+        reply = exchange(
+            self._session,
+            "POST",
+            self._token_url,
+            connect_timeout=connect,
+            deadline=time.monotonic() + connect + read,
+            data=form,
+        )
+        if reply.status != 200:
+            raise self._error(reply)
+        body = self._json(reply)
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
-            raise HubSpotAuthError("OAuth token reply has no access_token", status=response.status_code)
-        try:
-            expires_in = float(body.get("expires_in", 1800))
-        except (TypeError, ValueError):
-            expires_in = 1800.0
+            raise HubSpotAuthError("OAuth token reply has no access_token", status=reply.status)
         self._announce(token)
-        rotated = body.get("refresh_token")
+        self._rotate(body.get("refresh_token"))
+        expires_in = self._expires_in(body)
+        self._token = token
+        self._expires_at = self._clock() + self._lifetime(expires_in)
+        log.info("HubSpot OAuth access token refreshed (valid for %.0f s)", expires_in)
+
+    def _rotate(self, rotated: Any) -> None:
         if isinstance(rotated, str) and rotated and rotated != self._refresh_token:
             self._announce(rotated)
             self._refresh_token = rotated
-        self._token = token
-        self._expires_at = self._clock() + self._lifetime(expires_in)
-        self.refreshes += 1
-        log.info("HubSpot OAuth access token refreshed (valid for %.0f s)", expires_in)
 
     @staticmethod
-    def _json(response: requests.Response) -> dict[str, Any]:
+    def _expires_in(body: dict[str, Any]) -> float:
         try:
-            body = response.json()
+            value = float(body.get("expires_in", 1800))
+        except (TypeError, ValueError):
+            return 1800.0
+        return value if math.isfinite(value) and value > 0 else 1800.0
+
+    @staticmethod
+    def _json(reply: Reply) -> dict[str, Any]:
+        try:
+            body = json.loads(reply.content)
         except ValueError:
             return {}
         return body if isinstance(body, dict) else {}
 
-    def _error(self, response: requests.Response) -> HubSpotError:
+    def _error(self, reply: Reply) -> HubSpotError:
         """The shared mapping; a refusal that is neither a rate limit nor a server error means the
         client credentials or the refresh token are unusable: an auth error."""
-        from airflow_provider_hubassoc.client.error_mapping import error_from_response
+        from airflow_provider_hubassoc.client.error_mapping import error_from_reply
 
-        error = error_from_response(response, self._client_secret, self._refresh_token, self._token)
+        error = error_from_reply(reply, self._client_secret, self._refresh_token, self._token)
         if isinstance(error, (HubSpotRateLimitError, HubSpotServerError)):
             return error
+        if 300 <= reply.status < 400:
+            return HubSpotAuthError(
+                f"OAuth token refresh: redirect refused ({urlsplit(self._token_url).hostname or '?'} "
+                f"answered {reply.status}); redirects are never followed, check the base URL. "
+                f"{error.hubspot_message}",
+                status=reply.status,
+            )
         return HubSpotAuthError(
             f"OAuth token refresh refused: {error.hubspot_message}",
             status=error.status,

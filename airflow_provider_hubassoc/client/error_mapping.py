@@ -1,19 +1,20 @@
 """HubSpot's non-2xx replies -> the typed errors, for the API client and the OAuth token refresh.
 
 One mapping, so a 429 from the token endpoint honours Retry-After and DAILY exactly like one from
-the associations API; every message is redacted of the secrets the caller names.
+the associations API. Every field taken from a reply is redacted of the caller's secrets on the
+decoded text (JSON escapes resolved), before anything is cut short.
 """
 
 from __future__ import annotations
 
 import email.utils
+import html
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from pydantic import ValidationError
 
 from airflow_provider_hubassoc.client.errors import (
@@ -27,9 +28,14 @@ from airflow_provider_hubassoc.client.errors import (
     HubSpotServerError,
     HubSpotValidationError,
     redact,
+    redact_json,
 )
 from airflow_provider_hubassoc.client.governor import HEADER_INTERVAL_MS
+from airflow_provider_hubassoc.client.transport import Reply
 from airflow_provider_hubassoc.models.responses import ErrorBody
+
+# How much of HubSpot's message an error keeps (after redaction).
+MESSAGE_LIMIT = 500
 
 
 def _seconds(value: str | None) -> float | None:
@@ -37,17 +43,21 @@ def _seconds(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        return _http_date_seconds(value)
+    return min(max(0.0, seconds), 86_400.0) if seconds == seconds else None
+
+
+def _http_date_seconds(value: str) -> float | None:
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(max(0.0, when.timestamp() - time.time()), 86_400.0)
 
 
-def _rate_limit_wait(headers: Mapping[str, str]) -> float | None:
+def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
     """Retry-After when HubSpot sends it, else its window length, else None (back off)."""
     retry_after = _seconds(headers.get("Retry-After"))
     if retry_after is not None:
@@ -56,84 +66,128 @@ def _rate_limit_wait(headers: Mapping[str, str]) -> float | None:
     return interval_ms / 1000.0 if interval_ms is not None else None
 
 
-def _error_body(text: str) -> ErrorBody:
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+
+
+def error_body(content: bytes, secrets: tuple[str | None, ...]) -> ErrorBody:
+    """The reply's error body, every string in it redacted; a non-JSON page becomes its message."""
+    text = content.decode("utf-8", errors="replace")
     try:
         data = json.loads(text) if text.strip() else {}
     except ValueError:
-        return ErrorBody(message=" ".join(text.split())[:200])
+        return ErrorBody(message=_cut(redact(html.unescape(text), *secrets)))
+    data = redact_json(data, *secrets)
     if not isinstance(data, dict):
-        return ErrorBody(message=str(data)[:200])
+        return ErrorBody(message=_cut(str(data)))
     try:
         return ErrorBody.model_validate(data)
     except ValidationError:
         # A shape we do not know (a gateway's {"message": null}, a dict message...): keep only
         # the plainly readable string fields, so the typed error (and its retry) still happens.
-        readable = ("message", "correlationId", "category", "policyName")
+        readable = ("message", "correlationId", "category", "policyName", "errorType")
         return ErrorBody.model_validate({k: data[k] for k in readable if isinstance(data.get(k), str)})
 
 
-def _required_scopes(body: ErrorBody) -> list[str]:
-    contexts: list[Mapping[str, Any]] = [body.context]
-    contexts += [d.context for d in body.errors if d.context]
-    scopes: list[str] = []
-    for context in contexts:
-        for key in ("requiredScopes", "requiredGranularScopes"):
-            values = context.get(key) or []
-            for scope in values if isinstance(values, list) else [values]:
-                if str(scope) not in scopes:
-                    scopes.append(str(scope))
-    return scopes
+def _scope_values(context: Mapping[str, Any] | None, keys: tuple[str, ...]) -> list[str]:
+    values: list[str] = []
+    for key in keys:
+        found = (context or {}).get(key) or []
+        values += [str(v) for v in (found if isinstance(found, list) else [found])]
+    return values
 
 
-def error_from_response(response: requests.Response, *secrets: str | None) -> HubSpotError:
-    """Map a non-2xx reply to its typed error, keeping HubSpot's category, message and correlation id."""
-    status = response.status_code
-    body = _error_body(response.text)
-    message = redact(body.message or response.reason or "no message", *secrets)
+def required_scopes(body: ErrorBody) -> list[str]:
+    """Scope names from all three places HubSpot uses, each once, in order of appearance."""
+    names = _scope_values(body.context, ("missingScopes", "requiredScopes", "requiredGranularScopes"))
+    for detail in body.errors:
+        names += _scope_values(detail.context, ("requiredScopes", "requiredGranularScopes"))
+    return list(dict.fromkeys(names))
+
+
+def _fields(reply: Reply, body: ErrorBody, secrets: tuple[str | None, ...]) -> dict[str, Any]:
     # OAuth replies name the error in `status` ({"status": "BAD_REFRESH_TOKEN", ...}).
     named_status = body.status if body.status and body.status != "error" else None
     category = body.category or body.error_type or named_status
-    fields: dict[str, Any] = {
-        "status": status,
-        "category": category,
-        "correlation_id": body.correlation_id,
-        "hubspot_message": message,
+    message = body.message or redact(reply.reason, *secrets) or "no message"
+    return {
+        "status": reply.status,
+        "category": _cut(category) if category else None,
+        "correlation_id": _cut(body.correlation_id) if body.correlation_id else None,
+        "hubspot_message": _cut(message),
     }
-    if 300 <= status < 400:
-        target = urlsplit(response.headers.get("Location", ""))
-        return HubSpotConfigError(
-            f"HubSpot answered {status} redirecting to {target.scheme}://{target.hostname or '?'}: "
-            "redirects are never followed (the token would go along); check the base URL",
+
+
+def _redirect(reply: Reply, fields: dict[str, Any]) -> HubSpotError:
+    target = urlsplit(reply.headers.get("Location", ""))
+    return HubSpotConfigError(
+        f"redirect refused: HubSpot answered {reply.status} redirecting to "
+        f"{target.scheme or '?'}://{target.hostname or '?'}; redirects are never followed "
+        "(the token would go along): check the base URL",
+        **fields,
+    )
+
+
+def _forbidden(reply: Reply, body: ErrorBody, fields: dict[str, Any]) -> HubSpotError:
+    scopes = required_scopes(body)
+    message = fields["hubspot_message"]
+    if fields["category"] == "MISSING_SCOPES" or scopes:
+        listed = ", ".join(scopes) if scopes else "not named by HubSpot"
+        return HubSpotMissingScopesError(
+            f"the token lacks scopes: {_cut(listed)}. HubSpot said: {message}",
+            required_scopes=scopes,
             **fields,
         )
-    if status == 401:
-        return HubSpotAuthError(f"HubSpot refused the token: {message}", **fields)
-    if status == 403:
-        scopes = _required_scopes(body)
-        if category == "MISSING_SCOPES" or scopes:
-            listed = ", ".join(scopes) if scopes else "not named by HubSpot"
-            return HubSpotMissingScopesError(
-                f"the token lacks scopes: {listed}. HubSpot said: {message}", required_scopes=scopes, **fields
-            )
-        return HubSpotAuthError(f"HubSpot refused access: {message}", **fields)
-    if status == 404:
-        return HubSpotNotFoundError(f"not found: {message}", **fields)
-    if status == 429:
-        policy = body.policy_name
-        if policy == "DAILY":
-            return HubSpotDailyLimitError(
-                f"the account's daily API budget is spent (resets at midnight, account time): {message}",
-                policy_name=policy,
-                **fields,
-            )
-        return HubSpotRateLimitError(
-            f"rate limited ({policy or 'no policy named'}): {message}",
+    return HubSpotAuthError(f"HubSpot refused access: {message}", **fields)
+
+
+def _rate_limited(reply: Reply, body: ErrorBody, fields: dict[str, Any]) -> HubSpotError:
+    policy = _cut(body.policy_name) if body.policy_name else None
+    message = fields["hubspot_message"]
+    if policy == "DAILY":
+        return HubSpotDailyLimitError(
+            f"the account's daily API budget is spent (resets at midnight, account time): {message}",
             policy_name=policy,
-            retry_after=_rate_limit_wait(response.headers),
             **fields,
         )
-    if status >= 500:
-        return HubSpotServerError(f"HubSpot server error: {message}", **fields)
-    if status in (400, 409, 422):
-        return HubSpotValidationError(f"HubSpot refused the request: {message}", **fields)
-    return HubSpotError(f"HubSpot answered {status}: {message}", **fields)
+    return HubSpotRateLimitError(
+        f"rate limited ({policy or 'no policy named'}): {message}",
+        policy_name=policy,
+        retry_after=rate_limit_wait(reply.headers),
+        **fields,
+    )
+
+
+def _simple(
+    kind: type[HubSpotError], prefix: str
+) -> Callable[[Reply, ErrorBody, dict[str, Any]], HubSpotError]:
+    def build(reply: Reply, body: ErrorBody, fields: dict[str, Any]) -> HubSpotError:
+        return kind(f"{prefix}: {fields['hubspot_message']}", **fields)
+
+    return build
+
+
+_BY_STATUS: dict[int, Callable[[Reply, ErrorBody, dict[str, Any]], HubSpotError]] = {
+    400: _simple(HubSpotValidationError, "HubSpot refused the request"),
+    401: _simple(HubSpotAuthError, "HubSpot refused the token"),
+    403: _forbidden,
+    404: _simple(HubSpotNotFoundError, "not found"),
+    409: _simple(HubSpotValidationError, "HubSpot refused the request"),
+    422: _simple(HubSpotValidationError, "HubSpot refused the request"),
+    429: _rate_limited,
+}
+
+
+def error_from_reply(reply: Reply, *secrets: str | None) -> HubSpotError:
+    """Map a non-2xx reply to its typed error, keeping HubSpot's category, message and correlation id."""
+    body = error_body(reply.content, secrets)
+    fields = _fields(reply, body, secrets)
+    if 300 <= reply.status < 400:
+        return _redirect(reply, fields)
+    if reply.status >= 500:
+        return HubSpotServerError(f"HubSpot server error: {fields['hubspot_message']}", **fields)
+    build = _BY_STATUS.get(reply.status)
+    if build is None:
+        return HubSpotError(f"HubSpot answered {reply.status}: {fields['hubspot_message']}", **fields)
+    return build(reply, body, fields)

@@ -1,14 +1,41 @@
-"""One small hierarchy of typed HubSpot errors. None of them ever carries a token."""
+"""One small hierarchy of typed HubSpot errors. None of them ever carries a token.
+
+Each error says whether another attempt could help (`retryable`) and whether going on with the
+run is pointless (`fatal`): the retry policy and the operators read these, nothing else.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import quote
+
+RETRYABLE_SERVER_STATUSES = frozenset({500, 502, 503, 504})
+
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Replace each secret in `text` with '***' (belt and braces for messages built from replies)."""
+    """Replace each secret in `text` with '***', also in its URL-encoded form.
+
+    Callers pass decoded text (JSON escapes resolved) and cut it short only afterwards, so an
+    escaped or truncated copy of a secret cannot slip through.
+    """
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+            encoded = quote(secret, safe="")
+            if encoded != secret:
+                text = text.replace(encoded, "***")
     return text
+
+
+def redact_json(value: Any, *secrets: str | None) -> Any:
+    """`value` (parsed JSON) with every string in it, keys included, redacted."""
+    if isinstance(value, str):
+        return redact(value, *secrets)
+    if isinstance(value, list):
+        return [redact_json(item, *secrets) for item in value]
+    if isinstance(value, dict):
+        return {redact(str(k), *secrets): redact_json(v, *secrets) for k, v in value.items()}
+    return value
 
 
 class HubSpotError(Exception):
@@ -34,6 +61,11 @@ class HubSpotError(Exception):
         self.category = category
         self.correlation_id = correlation_id
         self.hubspot_message = hubspot_message
+
+    @property
+    def retryable(self) -> bool:
+        """Whether another attempt of the same request could succeed."""
+        return False
 
     def __str__(self) -> str:
         parts = [super().__str__()]
@@ -68,13 +100,13 @@ class HubSpotMissingScopesError(HubSpotError):
 
     fatal = True
 
-    def __init__(self, message: str, *, required_scopes: list[str] | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, required_scopes: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.required_scopes = list(required_scopes or [])
 
 
 class HubSpotRateLimitError(HubSpotError):
-    """429 TEN_SECONDLY_ROLLING still failing after retries; `retry_after` is the wait HubSpot asked."""
+    """429 TEN_SECONDLY_ROLLING; `retry_after` is the wait HubSpot asked for, when it said."""
 
     def __init__(
         self,
@@ -82,17 +114,25 @@ class HubSpotRateLimitError(HubSpotError):
         *,
         policy_name: str | None = None,
         retry_after: float | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)
         self.policy_name = policy_name
         self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return True
 
 
 class HubSpotDailyLimitError(HubSpotRateLimitError):
     """429 DAILY: the account's budget for the day is spent; retrying before midnight is pointless."""
 
     fatal = True
+
+    @property
+    def retryable(self) -> bool:
+        return False
 
 
 class HubSpotValidationError(HubSpotError):
@@ -103,15 +143,23 @@ class HubSpotNotFoundError(HubSpotError):
     """404: unknown object type or path.
 
     Fatal: the path is the same for every chunk of a run (unknown record ids come back as
-    per-input errors in a 207), so going on would only repeat the 404 for every chunk.
+    per-input errors), so going on would only repeat the 404 for every chunk.
     """
 
     fatal = True
 
 
 class HubSpotServerError(HubSpotError):
-    """5xx still failing after retries."""
+    """5xx; 500/502/503/504 are worth another attempt, the others (501, 505...) are not."""
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_SERVER_STATUSES
 
 
 class HubSpotTransportError(HubSpotError):
-    """Connection reset, timeout or unreadable reply, still failing after retries."""
+    """Connection reset, timeout, a reply slower than the deadline, or an unreadable reply."""
+
+    @property
+    def retryable(self) -> bool:
+        return True

@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError
 
@@ -41,18 +40,6 @@ def tier_limit(tier: str) -> int:
             f"rate_limit_tier {tier!r} is not known: expected one of {', '.join(TIER_LIMITS)}"
         )
     return TIER_LIMITS[key]
-
-
-@dataclass(frozen=True)
-class GovernorStats:
-    """How often callers had to wait, and for how long in total."""
-
-    acquired: int
-    waits: int
-    waited_s: float
-    pauses: int
-    limit: int
-    interval_s: float
 
 
 def _header_number(headers: Mapping[str, str], name: str) -> float | None:
@@ -94,10 +81,6 @@ class RateGovernor:
         self._cond = threading.Condition()
         self._starts: deque[float] = deque()
         self._paused_until = 0.0
-        self._acquired = 0
-        self._waits = 0
-        self._waited_s = 0.0
-        self._pauses = 0
 
     def _scaled(self, account_limit: float) -> int:
         return max(1, math.floor(account_limit * self._share))
@@ -127,10 +110,6 @@ class RateGovernor:
             delay = max(delay, self._starts[excess] + self._interval_s - now)
         return max(0.0, delay)
 
-    def acquire(self) -> float:
-        """Block until a request may start; record the start. Returns the seconds waited."""
-        return self._take()[1]
-
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold a slot for one request; its start is re-stamped when the request ends.
@@ -139,7 +118,7 @@ class RateGovernor:
         it from the reply keeps our window a little behind HubSpot's, never ahead of it (a first
         request that also opened the connection arrives late and would otherwise cost a 429).
         """
-        stamp, _ = self._take()
+        stamp = self._take()
         try:
             yield
         finally:
@@ -150,24 +129,15 @@ class RateGovernor:
                 self._starts.append(now)
                 self._cond.notify_all()
 
-    def _take(self) -> tuple[float, float]:
-        """Wait for a free slot and record a start: (the start's stamp, seconds waited)."""
-        start = self._clock()
-        waited = False
+    def _take(self) -> float:
+        """Wait for a free slot and record a start; return the start's stamp."""
         with self._cond:
             while True:
                 now = self._clock()
                 delay = self._delay(now)
                 if delay <= 0:
                     self._starts.append(now)
-                    self._acquired += 1
-                    if not waited:
-                        return now, 0.0
-                    spent = max(0.0, now - start)
-                    self._waits += 1
-                    self._waited_s += spent
-                    return now, spent
-                waited = True
+                    return now
                 self._cond.wait(timeout=delay)
 
     def pause(self, seconds: float) -> None:
@@ -176,9 +146,7 @@ class RateGovernor:
             return
         with self._cond:
             until = self._clock() + seconds
-            if until > self._paused_until:
-                self._paused_until = until
-                self._pauses += 1
+            self._paused_until = max(self._paused_until, until)
             self._cond.notify_all()
 
     def observe(self, headers: Mapping[str, str]) -> None:
@@ -204,17 +172,6 @@ class RateGovernor:
                 for _ in range(max(0, free - int(remaining))):
                     self._starts.append(now)
             self._cond.notify_all()
-
-    def stats(self) -> GovernorStats:
-        with self._cond:
-            return GovernorStats(
-                acquired=self._acquired,
-                waits=self._waits,
-                waited_s=self._waited_s,
-                pauses=self._pauses,
-                limit=self._limit,
-                interval_s=self._interval_s,
-            )
 
     def __repr__(self) -> str:
         return f"RateGovernor(limit={self._limit}, interval_s={self._interval_s}, share={self._share})"

@@ -40,6 +40,16 @@ def associations_path(version: ApiVersion, from_type: str, to_type: str, suffix:
     return f"/crm/associations/{version.value}/{from_type}/{to_type}/{suffix}"
 
 
+def labels_paths(version: ApiVersion, from_type: str, to_type: str) -> list[str]:
+    """Where the labels are, in the order to try: on v4 the current
+    `/crm/associations/v4/...` path first, then the older `/crm/v4/associations/...` (SDK 12's)."""
+    if version is ApiVersion.V4:
+        current = f"/crm/associations/v4/{parse_object_type(from_type, field='from_object_type')}"
+        current += f"/{parse_object_type(to_type, field='to_object_type')}/{LABELS}"
+        return [current, associations_path(version, from_type, to_type, LABELS)]
+    return [associations_path(version, from_type, to_type, LABELS)]
+
+
 # HubSpot's batch read accepts at most 1,000 inputs per request (since 10 Feb 2025).
 READ_BATCH_LIMIT = 1000
 

@@ -1,5 +1,1 @@
-"""hooks layer."""
-
-from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
-
-__all__ = ["HubSpotHook"]
+"""Hooks layer: `hooks.hubspot.HubSpotHook`."""

@@ -1,44 +1,57 @@
 """HubSpotHook: turns an Airflow `hubspot` connection into a configured HubSpotClient.
 
-The hook only reads configuration and delegates; every HTTP concern lives in the client. The
-Connection object is never logged or repr'd: Airflow's Connection.__repr__ prints the password.
+The hook reads configuration and builds the client; every API method and HTTP concern lives in
+the Airflow-free client (`hook.get_conn().archive_associations(...)`). The Connection object is
+never logged or repr'd: Airflow's Connection.__repr__ prints the password.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_hubassoc import UI_FIELD_BEHAVIOUR
-from airflow_provider_hubassoc.client.api import DEFAULT_BASE_URL, ClientStats, HubSpotClient, check_base_url
-from airflow_provider_hubassoc.client.auth import (
-    OAuthTokenProvider,
-    StaticTokenProvider,
-    TokenProvider,
-)
+from airflow_provider_hubassoc import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_hubassoc.client.api import DEFAULT_BASE_URL, HubSpotClient, check_base_url
+from airflow_provider_hubassoc.client.auth import OAuthTokenProvider, StaticTokenProvider, TokenProvider
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotError, redact
 from airflow_provider_hubassoc.client.governor import DEFAULT_INTERVAL_S, RateGovernor, tier_limit
 from airflow_provider_hubassoc.client.retry import RetryPolicy
 from airflow_provider_hubassoc.client.versions import OAUTH_TOKEN_PATH, ApiVersion, parse_api_version
-from airflow_provider_hubassoc.models.associations import BatchArchiveInput, LabelArchiveInput
-from airflow_provider_hubassoc.models.identifiers import InputValidationError
-from airflow_provider_hubassoc.models.responses import (
-    AssociationLabel,
-    AssociationReadResult,
-    BatchResult,
-)
+from airflow_provider_hubassoc.models.identifiers import InputValidationError, short_repr
 
 _OAUTH_KEYS = ("client_id", "client_secret", "refresh_token")
 
 
+@dataclass(frozen=True)
+class _Bound:
+    default: float
+    minimum: float
+    maximum: float
+    integer: bool = False
+
+
+# Numeric extras: default, and the range a sane connection stays in (1e308 s is a typo, not a wish).
+_NUMBERS: dict[str, _Bound] = {
+    "rate_limit_interval_ms": _Bound(DEFAULT_INTERVAL_S * 1000, 1, 3_600_000),
+    "max_batch_size": _Bound(100, 1, 1000, integer=True),
+    "connect_timeout": _Bound(10.0, 0.001, 600),
+    "read_timeout": _Bound(60.0, 0.001, 3600),
+    "max_retries": _Bound(5, 0, 100, integer=True),
+    "retry_total_timeout": _Bound(300.0, 0.001, 86_400),
+}
+_RATE_LIMIT = _Bound(0, 1, 100_000, integer=True)  # default: the tier's limit
+
+
 def _extra(extras: Mapping[str, Any], key: str) -> Any:
-    """An extra by its plain key or the `extra__hubspot__` prefixed one the UI may write."""
+    """An extra by its plain key or the `extra__hubspot__` prefixed one older forms write."""
     for name in (key, f"extra__hubspot__{key}"):
         value = extras.get(name)
         if value is not None and value != "":
@@ -46,18 +59,22 @@ def _extra(extras: Mapping[str, Any], key: str) -> Any:
     return None
 
 
-def _number(extras: Mapping[str, Any], key: str, default: float, *, integer: bool, minimum: float) -> float:
-    """A numeric extra (the UI may store it as a string), refused with its name when unusable."""
+def _number(extras: Mapping[str, Any], key: str, bound: _Bound, default: float | None = None) -> float:
+    """A numeric extra (the form may store it as a string), refused naming it when out of range."""
     raw = _extra(extras, key)
     if raw is None:
-        return default
+        return bound.default if default is None else default
     try:
-        value = float(raw) if not isinstance(raw, bool) else math.nan
-    except (TypeError, ValueError):
+        value = math.nan if isinstance(raw, bool) else float(raw)
+    except (TypeError, ValueError, OverflowError):
         value = math.nan
-    if not math.isfinite(value) or value < minimum or (integer and not value.is_integer()):
-        kind = "an integer" if integer else "a number"
-        raise HubSpotConfigError(f"connection extra {key!r} must be {kind} >= {minimum}, got {raw!r}")
+    in_range = math.isfinite(value) and bound.minimum <= value <= bound.maximum
+    if not in_range or (bound.integer and not value.is_integer()):
+        kind = "an integer" if bound.integer else "a number"
+        raise HubSpotConfigError(
+            f"connection extra {key!r} must be {kind} from {bound.minimum:g} to {bound.maximum:g}, "
+            f"got {short_repr(raw, 60)}"
+        )
     return value
 
 
@@ -82,14 +99,50 @@ class HubSpotSettings:
     def token_url(self) -> str:
         return self.base_url + OAUTH_TOKEN_PATH
 
+    @property
+    def secrets(self) -> list[str]:
+        return [s for s in (self.token, *(self.oauth or ())) if s]
+
 
 def _base_url(host: str | None, port: int | None, extras: Mapping[str, Any]) -> str:
+    """The base URL from the host (a bare host means https) and the port field, if set."""
     url = str(_extra(extras, "base_url") or host or DEFAULT_BASE_URL).strip()
     if "://" not in url:
         url = f"https://{url}"
-        if port and ":" not in url.split("://", 1)[1]:
-            url = f"{url.rstrip('/')}:{port}"
+    if not port:
+        return check_base_url(url)
+    if not 0 < port < 65536:
+        raise HubSpotConfigError(f"connection port {port} is not a TCP port (1-65535)")
+    parts = urlsplit(url)
+    try:
+        url_port = parts.port
+    except ValueError:
+        url_port = None  # check_base_url names it
+    if url_port is not None and url_port != port:
+        raise HubSpotConfigError(
+            f"connection port {port} differs from the port in the host URL ({url_port}): set one of them"
+        )
+    if url_port is None:
+        url = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
     return check_base_url(url)
+
+
+def _oauth(extras: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The OAuth triple, all three or none."""
+    values = [_extra(extras, key) for key in _OAUTH_KEYS]
+    missing = [key for key, value in zip(_OAUTH_KEYS, values, strict=True) if not value]
+    if len(missing) == len(_OAUTH_KEYS):
+        return None
+    if missing:
+        raise HubSpotConfigError(f"OAuth connection is missing extra(s): {', '.join(missing)}")
+    client_id, client_secret, refresh_token = (str(v) for v in values)
+    return client_id, client_secret, refresh_token
+
+
+def _rate_limit(extras: Mapping[str, Any], oauth: bool) -> int:
+    """The extra `rate_limit`, else the chosen tier's, else the auth method's (oauth 110, free 100)."""
+    tier = _extra(extras, "rate_limit_tier") or ("oauth" if oauth else "free")
+    return int(_number(extras, "rate_limit", _RATE_LIMIT, default=tier_limit(str(tier))))
 
 
 def settings_from_connection(
@@ -101,48 +154,50 @@ def settings_from_connection(
     api_version: str | ApiVersion | None = None,
     rate_limit_share: float | None = None,
 ) -> HubSpotSettings:
-    """Map connection fields and extras to settings (argument > extra > default for the version)."""
-    oauth_values = {key: _extra(extras, key) for key in _OAUTH_KEYS}
-    present = [key for key, value in oauth_values.items() if value]
-    oauth: tuple[str, str, str] | None = None
-    if present and len(present) < len(_OAUTH_KEYS):
-        missing = [key for key in _OAUTH_KEYS if key not in present]
-        raise HubSpotConfigError(f"OAuth connection is missing extra(s): {', '.join(missing)}")
-    if present:
-        oauth = (
-            str(oauth_values["client_id"]),
-            str(oauth_values["client_secret"]),
-            str(oauth_values["refresh_token"]),
-        )
-    elif not password:
+    """Map connection fields and extras to settings (argument > extra > default)."""
+    oauth = _oauth(extras)
+    if oauth is None and not password:
         raise HubSpotConfigError(
             "the connection has no access token (password) and no OAuth extras "
             "(client_id, client_secret, refresh_token)"
         )
-    tier = _extra(extras, "rate_limit_tier") or ("oauth" if oauth else "free")
-    rate_limit = int(_number(extras, "rate_limit", tier_limit(str(tier)), integer=True, minimum=1))
-    interval_ms = _number(
-        extras, "rate_limit_interval_ms", DEFAULT_INTERVAL_S * 1000, integer=False, minimum=1
-    )
-    max_retries = int(_number(extras, "max_retries", 5, integer=True, minimum=0))
+    numbers = {key: _number(extras, key, bound) for key, bound in _NUMBERS.items()}
     return HubSpotSettings(
         base_url=_base_url(host, port, extras),
         api_version=parse_api_version(api_version or _extra(extras, "api_version")),
-        rate_limit=rate_limit,
-        rate_limit_interval_s=interval_ms / 1000.0,
+        rate_limit=_rate_limit(extras, oauth is not None),
+        rate_limit_interval_s=numbers["rate_limit_interval_ms"] / 1000.0,
         rate_limit_share=1.0 if rate_limit_share is None else rate_limit_share,
-        max_batch_size=int(_number(extras, "max_batch_size", 100, integer=True, minimum=1)),
-        connect_timeout=_number(extras, "connect_timeout", 10.0, integer=False, minimum=0.001),
-        read_timeout=_number(extras, "read_timeout", 60.0, integer=False, minimum=0.001),
-        max_attempts=max_retries + 1,
-        retry_total_timeout_s=_number(extras, "retry_total_timeout", 300.0, integer=False, minimum=0.001),
+        max_batch_size=int(numbers["max_batch_size"]),
+        connect_timeout=numbers["connect_timeout"],
+        read_timeout=numbers["read_timeout"],
+        max_attempts=int(numbers["max_retries"]) + 1,
+        retry_total_timeout_s=numbers["retry_total_timeout"],
         token=None if oauth else password,
         oauth=oauth,
     )
 
 
+def _extras_of(extra: str | None) -> dict[str, Any]:
+    """The connection's extras, parsed here rather than through `extra_dejson`.
+
+    `extra_dejson` hands every extra value to Airflow's masker, and short ones ("v4", "free")
+    make every task log warn "Skipping masking for a secret as it's too short". The real
+    secrets are masked on their own (the password by Airflow, the OAuth ones below).
+    """
+    if not extra:
+        return {}
+    try:
+        extras = json.loads(extra)
+    except ValueError:
+        raise HubSpotConfigError("the connection's extra is not valid JSON") from None
+    if not isinstance(extras, dict):
+        raise HubSpotConfigError("the connection's extra must be a JSON object")
+    return extras
+
+
 def _mask_secret(secret: str) -> None:
-    from airflow.sdk.log import mask_secret
+    from airflow.providers.common.compat.sdk import mask_secret
 
     mask_secret(secret)
 
@@ -157,8 +212,27 @@ def token_provider_for(settings: HubSpotSettings) -> TokenProvider:
     return StaticTokenProvider(settings.token or "")
 
 
+def client_for(settings: HubSpotSettings) -> HubSpotClient:
+    """A client configured from the connection's settings."""
+    return HubSpotClient(
+        settings.base_url,
+        token_provider=token_provider_for(settings),
+        api_version=settings.api_version,
+        governor=RateGovernor(
+            settings.rate_limit, settings.rate_limit_interval_s, share=settings.rate_limit_share
+        ),
+        retry=RetryPolicy(max_attempts=settings.max_attempts, total_timeout_s=settings.retry_total_timeout_s),
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_batch_size=settings.max_batch_size,
+    )
+
+
 class HubSpotHook(BaseHook):
     """Interact with HubSpot CRM associations through a `hubspot` Airflow connection.
+
+    `get_conn()` returns the HubSpotClient, built once per hook; call its methods
+    (`archive_associations`, `archive_labels`, `list_labels`, `read_associations`).
 
     :param hubspot_conn_id: the connection to use.
     :param api_version: overrides the connection's `api_version` extra (default 2026-03).
@@ -180,10 +254,8 @@ class HubSpotHook(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.hubspot_conn_id = hubspot_conn_id
-        # Refuse a bad version or share now, before any connection lookup or request.
-        self._api_version_arg = parse_api_version(api_version) if api_version else None
-        if rate_limit_share is not None and not 0 < rate_limit_share <= 1:
-            raise HubSpotConfigError(f"rate_limit_share must be in (0, 1], got {rate_limit_share}")
+        # A bad version is refused now, before any connection lookup.
+        self._api_version = parse_api_version(api_version) if api_version else None
         self.rate_limit_share = rate_limit_share
         self._lock = threading.Lock()
         self._settings: HubSpotSettings | None = None
@@ -191,8 +263,32 @@ class HubSpotHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form for Airflow 3.0/3.1 (3.2+ reads it from provider info)."""
+        """Connection form for Airflow 2.11-3.1 (3.2+ reads it from the provider info)."""
         return copy.deepcopy(UI_FIELD_BEHAVIOUR)
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form on Airflow 2.11 (Flask AppBuilder widgets).
+
+        Airflow 3 does not call this; 3.2+ draws the same fields from `conn-fields`.
+        """
+        from flask_appbuilder.fieldwidgets import (  # type: ignore[import-not-found]
+            BS3PasswordFieldWidget,
+            BS3TextFieldWidget,
+        )
+        from flask_babel import lazy_gettext  # type: ignore[import-not-found]
+        from wtforms import PasswordField, StringField  # type: ignore[import-untyped]
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            secret = spec["schema"].get("format") == "password"
+            kind, widget = (
+                (PasswordField, BS3PasswordFieldWidget) if secret else (StringField, BS3TextFieldWidget)
+            )
+            widgets[name] = kind(
+                lazy_gettext(spec["label"]), widget=widget(), description=spec.get("description")
+            )
+        return widgets
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -209,26 +305,19 @@ class HubSpotHook(BaseHook):
                 conn.host,
                 conn.port,
                 conn.password,
-                conn.extra_dejson,
-                api_version=self._api_version_arg,
+                _extras_of(conn.extra),
+                api_version=self._api_version,
                 rate_limit_share=self.rate_limit_share,
             )
         return self._settings
 
-    @property
-    def api_version(self) -> ApiVersion:
-        """The argument, else the connection's `api_version` extra, else 2026-03."""
-        if self._api_version_arg is not None:
-            return self._api_version_arg
-        return self.settings.api_version
-
-    @property
-    def max_batch_size(self) -> int:
-        return self.settings.max_batch_size
-
-    @property
-    def client_stats(self) -> ClientStats:
-        return self.get_conn().stats
+    def get_conn(self) -> HubSpotClient:
+        """The client, built once per hook (thread safe)."""
+        with self._lock:
+            if self._client is None:
+                self._client = client_for(self._load_settings())
+                self.log.info("HubSpot client ready: %r", self._client)
+            return self._client
 
     def close(self) -> None:
         """Close the client's pooled connections, if it was built; the next call builds anew."""
@@ -237,79 +326,19 @@ class HubSpotHook(BaseHook):
         if client is not None:
             client.close()
 
-    def get_conn(self) -> HubSpotClient:
-        """The client, built once per hook (thread safe)."""
-        with self._lock:
-            if self._client is None:
-                settings = self._load_settings()
-                self._client = HubSpotClient(
-                    settings.base_url,
-                    token_provider=token_provider_for(settings),
-                    api_version=settings.api_version,
-                    governor=RateGovernor(
-                        settings.rate_limit, settings.rate_limit_interval_s, share=settings.rate_limit_share
-                    ),
-                    retry=RetryPolicy(
-                        max_attempts=settings.max_attempts, total_timeout_s=settings.retry_total_timeout_s
-                    ),
-                    connect_timeout=settings.connect_timeout,
-                    read_timeout=settings.read_timeout,
-                    max_batch_size=settings.max_batch_size,
-                )
-                self.log.info("HubSpot client ready: %r", self._client)
-            return self._client
-
-    # -- delegated operations ------------------------------------------------------------------
-
-    def archive_associations(
-        self,
-        from_type: str,
-        to_type: str,
-        inputs: Sequence[BatchArchiveInput],
-        *,
-        api_version: str | ApiVersion | None = None,
-    ) -> BatchResult:
-        return self.get_conn().archive_associations(from_type, to_type, inputs, api_version=api_version)
-
-    def archive_labels(
-        self,
-        from_type: str,
-        to_type: str,
-        inputs: Sequence[LabelArchiveInput],
-        *,
-        api_version: str | ApiVersion | None = None,
-    ) -> BatchResult:
-        return self.get_conn().archive_labels(from_type, to_type, inputs, api_version=api_version)
-
-    def list_labels(
-        self, from_type: str, to_type: str, *, api_version: str | ApiVersion | None = None
-    ) -> list[AssociationLabel]:
-        return self.get_conn().list_labels(from_type, to_type, api_version=api_version)
-
-    def read_associations(
-        self,
-        from_type: str,
-        to_type: str,
-        ids: Iterable[str | int],
-        *,
-        api_version: str | ApiVersion | None = None,
-    ) -> AssociationReadResult:
-        return self.get_conn().read_associations(from_type, to_type, ids, api_version=api_version)
-
     def test_connection(self) -> tuple[bool, str]:
-        """(True, "OK ...") or (False, the reason): bad token, missing scopes, unreachable host..."""
+        """(True, "OK ...") or (False, the reason): bad token, missing scopes, busy account..."""
         try:
             return self.get_conn().test_connection()
         except (HubSpotError, InputValidationError) as exc:
             return False, str(exc)
         except Exception as exc:  # the UI wants a reason, not a traceback
-            settings = self._settings
-            secrets = [settings.token, *(settings.oauth or ())] if settings else []
-            return False, redact(f"{type(exc).__name__}: {exc}", *secrets)
+            secrets = self._settings.secrets if self._settings else []
+            return False, redact(f"{type(exc).__name__}: {exc}", *secrets)[:2000]
 
     def __repr__(self) -> str:
-        version = self._api_version_arg.value if self._api_version_arg else "from connection"
         return (
-            f"HubSpotHook(hubspot_conn_id={self.hubspot_conn_id!r}, api_version={version!r}, "
+            f"HubSpotHook(hubspot_conn_id={self.hubspot_conn_id!r}, "
+            f"api_version={self._api_version.value if self._api_version else 'from connection'!r}, "
             f"rate_limit_share={self.rate_limit_share!r})"
         )

@@ -17,9 +17,6 @@ class BatchStatus(str, Enum):
     CANCELED = "CANCELED"
     COMPLETE = "COMPLETE"
 
-    def is_terminal(self) -> bool:
-        return self in (BatchStatus.CANCELED, BatchStatus.COMPLETE)
-
 
 class _Lenient(BaseModel):
     """HubSpot adds fields over time; unknown ones are kept, never fatal."""
@@ -30,7 +27,7 @@ class _Lenient(BaseModel):
 class ErrorDetail(_Lenient):
     message: str = ""
     code: str | None = None
-    context: dict[str, list[str]] | None = None
+    context: dict[str, Any] | None = None
     in_: str | None = Field(default=None, alias="in")
     sub_category: str | None = Field(default=None, alias="subCategory")
 
@@ -62,19 +59,14 @@ class BatchResponse(_Lenient):
 
 
 class BatchResult(BaseModel):
-    """What one archive request came to: the HTTP status and, unless it was a 204, the body."""
+    """What one archive request came to: the HTTP status and the parsed body.
+
+    `batch` is None when HubSpot sent no body (a 204, as v4 answers): then the reply says nothing
+    about any single pair, and only a read-back can confirm one.
+    """
 
     http_status: int
     batch: BatchResponse | None = None
-
-    @property
-    def status(self) -> BatchStatus:
-        """A bodiless 2xx (204) means HubSpot finished the work synchronously."""
-        return self.batch.status if self.batch is not None else BatchStatus.COMPLETE
-
-    @property
-    def errors(self) -> list[BatchErrorItem]:
-        return self.batch.errors if self.batch is not None else []
 
 
 class ErrorBody(_Lenient):
