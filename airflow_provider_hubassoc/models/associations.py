@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
-from airflow_provider_hubassoc.models.identifiers import RecordId
+from airflow_provider_hubassoc.models.identifiers import InputValidationError, TypeId, short_repr
 
 
 class AssociationCategory(str, Enum):
@@ -47,45 +47,40 @@ UNLABELED_TYPE_IDS: dict[tuple[str, str], int] = {
 }
 
 
+def parse_category(value: Any) -> AssociationCategory:
+    """A category in any letter case; anything else is refused naming it."""
+    name = value.strip().upper() if isinstance(value, str) else ""
+    if name not in AssociationCategory.__members__:
+        raise InputValidationError(
+            f"association category {short_repr(value)} is unknown: expected one of "
+            f"{', '.join(AssociationCategory.__members__)}"
+        )
+    return AssociationCategory[name]
+
+
+Category = Annotated[AssociationCategory, BeforeValidator(parse_category)]
+
+
 class AssociationType(BaseModel):
-    """One association label, as HubSpot's request bodies name it."""
+    """One association label, as HubSpot's request bodies name it.
+
+    Validating a mapping accepts the wire names (`associationCategory`, `associationTypeId`) and
+    the short ones users write (`category`, `typeId`, `type_id`); type ids are ASCII digits only.
+    """
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    category: AssociationCategory = Field(alias="associationCategory")
-    type_id: int = Field(alias="associationTypeId", gt=0)
+    category: Category = Field(
+        validation_alias=AliasChoices("associationCategory", "category"),
+        serialization_alias="associationCategory",
+    )
+    type_id: TypeId = Field(
+        validation_alias=AliasChoices("associationTypeId", "typeId", "type_id"),
+        serialization_alias="associationTypeId",
+    )
 
     def to_wire(self) -> dict[str, Any]:
         return {"associationCategory": self.category.value, "associationTypeId": self.type_id}
-
-
-class BatchArchiveInput(BaseModel):
-    """Remove every association from one record to each of `to_ids`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    from_id: RecordId
-    to_ids: tuple[RecordId, ...] = Field(min_length=1)
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"from": {"id": self.from_id}, "to": [{"id": to_id} for to_id in self.to_ids]}
-
-
-class LabelArchiveInput(BaseModel):
-    """Remove the given labels between one pair of records."""
-
-    model_config = ConfigDict(frozen=True)
-
-    from_id: RecordId
-    to_id: RecordId
-    types: tuple[AssociationType, ...] = Field(min_length=1)
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "from": {"id": self.from_id},
-            "to": {"id": self.to_id},
-            "types": [t.to_wire() for t in self.types],
-        }
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,16 @@
-"""Dedup, grouping and chunking of pairs with flat memory.
+"""The pair store: validated pairs deduplicated and grouped with flat memory, then cut into chunks.
 
-Pairs are spilled to a temporary SQLite database (`INSERT OR IGNORE` on a primary key), so a
-million pairs need no Python set; iterating `ORDER BY from_id` then groups a record's pairs
-into one batch-archive input. A chunk is at most `batch_size` pairs and is named by a digest
-of its canonical pairs, which the checkpoint uses to skip work already done.
+Pairs are spilled to a temporary SQLite file (`INSERT OR IGNORE` on a primary key), so a million
+pairs need no Python set. Label-archive rows first hold each label as a text key (see
+`operators/labels.py`); `apply_labels` swaps the keys for the checked types inside SQLite, so a
+label given by name and by type is still one row. `chunks(batch_size)` then reads the pairs
+`ORDER BY from_id, to_id`: a record's pairs sit together, and each chunk is named by a digest of
+its pairs, which the checkpoint uses to skip work already done.
+
+API used by the operators (`inputs.load_pairs` fills the store):
+    with PairStore() as store:
+        report = load_pairs(inputs, store, labels=...)
+        for chunk in store.chunks(batch_size): ...   # Chunk(index, pairs, digest, from_ids())
 """
 
 from __future__ import annotations
@@ -14,18 +21,15 @@ import hashlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from airflow_provider_hubassoc.models.associations import (
-    AssociationCategory,
-    AssociationType,
-    BatchArchiveInput,
-    LabelArchiveInput,
-    Pair,
-)
+from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
 
-_INSERT_BATCH = 5_000
+_BATCH = 5_000  # rows per executemany / fetchmany
+
+# (from id, to id, label key or "" for batch archive, where the row came from)
+Row = tuple[str, str, str, str]
 
 
 @dataclass
@@ -44,26 +48,22 @@ class Chunk:
             h.update(b"\n")
         return h.hexdigest()
 
-    def batch_inputs(self) -> list[BatchArchiveInput]:
-        """Group by from record: one input with many to ids (pairs are sorted by from id)."""
-        inputs: list[BatchArchiveInput] = []
-        current: str | None = None
-        to_ids: list[str] = []
-        for pair in self.pairs:
-            if pair.from_id != current and current is not None:
-                inputs.append(BatchArchiveInput(from_id=current, to_ids=tuple(to_ids)))
-                to_ids = []
-            current = pair.from_id
-            to_ids.append(pair.to_id)
-        if current is not None:
-            inputs.append(BatchArchiveInput(from_id=current, to_ids=tuple(to_ids)))
-        return inputs
-
-    def label_inputs(self) -> list[LabelArchiveInput]:
-        return [LabelArchiveInput(from_id=p.from_id, to_id=p.to_id, types=p.types) for p in self.pairs]
-
     def from_ids(self) -> list[str]:
+        """The distinct from ids, in order: what a read-back of this chunk asks for."""
         return list(dict.fromkeys(p.from_id for p in self.pairs))
+
+
+_SCHEMA = (
+    # The pairs to send; a batch-archive pair has category "" and type id 0.
+    "CREATE TABLE pairs (from_id INTEGER NOT NULL, to_id INTEGER NOT NULL, category TEXT NOT NULL,"
+    " type_id INTEGER NOT NULL, PRIMARY KEY (from_id, to_id, category, type_id)) WITHOUT ROWID",
+    # Label-archive rows before their labels are checked: the label as a key (labels.spec_key).
+    "CREATE TABLE keyed (from_id INTEGER NOT NULL, to_id INTEGER NOT NULL, key TEXT NOT NULL,"
+    " PRIMARY KEY (from_id, to_id, key)) WITHOUT ROWID",
+    # Each distinct label key, in the order first seen, with the input that first named it.
+    "CREATE TABLE keys (key TEXT PRIMARY KEY, first_where TEXT NOT NULL)",
+    "CREATE TABLE resolved (key TEXT PRIMARY KEY, category TEXT NOT NULL, type_id INTEGER NOT NULL)",
+)
 
 
 class PairStore:
@@ -72,35 +72,51 @@ class PairStore:
     def __init__(self, directory: str | None = None) -> None:
         fd, self.path = tempfile.mkstemp(prefix="hubassoc-pairs-", suffix=".sqlite", dir=directory)
         os.close(fd)
-        self._db = sqlite3.connect(self.path)
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(
-            "CREATE TABLE pairs (from_id INTEGER NOT NULL, to_id INTEGER NOT NULL, category TEXT NOT NULL,"
-            " type_id INTEGER NOT NULL, PRIMARY KEY (from_id, to_id, category, type_id)) WITHOUT ROWID"
-        )
+        for statement in _SCHEMA:
+            self._db.execute(statement)
         self.rows_offered = 0
 
-    def add(self, rows: Iterable[tuple[str, str, tuple[AssociationType, ...]]]) -> None:
-        """Add pairs; a pair with no types is stored once with an empty category."""
-        buffer: list[tuple[int, int, str, int]] = []
-        for from_id, to_id, types in rows:
-            if types:
-                for t in types:
-                    buffer.append((int(from_id), int(to_id), t.category.value, t.type_id))
-            else:
-                buffer.append((int(from_id), int(to_id), "", 0))
-            if len(buffer) >= _INSERT_BATCH:
+    # -- filling (inputs.load_pairs) ----------------------------------------------------------
+    def add(self, rows: Iterable[Row]) -> None:
+        """Spill rows as they stream in; an error raised by `rows` propagates with the store half full."""
+        buffer: list[Row] = []
+        for row in rows:
+            buffer.append(row)
+            if len(buffer) >= _BATCH:
                 self._flush(buffer)
         self._flush(buffer)
         self._db.commit()
 
-    def _flush(self, buffer: list[tuple[int, int, str, int]]) -> None:
-        if buffer:
-            self._db.executemany("INSERT OR IGNORE INTO pairs VALUES (?, ?, ?, ?)", buffer)
-            self.rows_offered += len(buffer)
-            buffer.clear()
+    def _flush(self, buffer: list[Row]) -> None:
+        plain = [(int(f), int(t), "", 0) for f, t, key, _ in buffer if not key]
+        keyed = [(int(f), int(t), key) for f, t, key, _ in buffer if key]
+        self._db.executemany("INSERT OR IGNORE INTO pairs VALUES (?, ?, ?, ?)", plain)
+        self._db.executemany("INSERT OR IGNORE INTO keyed VALUES (?, ?, ?)", keyed)
+        self._db.executemany(
+            "INSERT OR IGNORE INTO keys VALUES (?, ?)", [(key, where) for _, _, key, where in buffer if key]
+        )
+        self.rows_offered += len(buffer)
+        buffer.clear()
 
+    def label_keys(self) -> Iterator[tuple[str, str]]:
+        """Each distinct label key with the input that first named it, in input order."""
+        yield from self._db.execute("SELECT key, first_where FROM keys ORDER BY rowid").fetchall()
+
+    def apply_labels(self, resolve: Callable[[str, str], AssociationType]) -> None:
+        """Replace every label key with `resolve(key, where)`; a refusal leaves the pairs unsent."""
+        resolved = [(key, *_type_row(resolve(key, where))) for key, where in self.label_keys()]
+        self._db.executemany("INSERT INTO resolved VALUES (?, ?, ?)", resolved)
+        self._db.execute(
+            "INSERT OR IGNORE INTO pairs SELECT k.from_id, k.to_id, r.category, r.type_id"
+            " FROM keyed AS k JOIN resolved AS r ON r.key = k.key"
+        )
+        self._db.execute("DELETE FROM keyed")
+        self._db.commit()
+
+    # -- counting -----------------------------------------------------------------------------
     @property
     def unique_rows(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM pairs").fetchone()[0])
@@ -112,29 +128,49 @@ class PairStore:
 
     @property
     def pair_count(self) -> int:
+        """The unique (from, to) pairs: the run's `requested` total."""
         query = "SELECT COUNT(*) FROM (SELECT DISTINCT from_id, to_id FROM pairs)"
         return int(self._db.execute(query).fetchone()[0])
 
+    def type_counts(self, category: AssociationCategory, type_ids: Iterable[int]) -> dict[int, int]:
+        """How many pairs name each of `type_ids` in `category` (for the unlabeled-type warning)."""
+        wanted = set(type_ids)
+        rows = self._db.execute(
+            "SELECT type_id, COUNT(*) FROM pairs WHERE category = ? GROUP BY type_id", (category.value,)
+        ).fetchall()
+        return {int(type_id): int(count) for type_id, count in rows if type_id in wanted}
+
+    # -- reading ------------------------------------------------------------------------------
     def iter_pairs(self) -> Iterator[Pair]:
-        """Unique pairs ordered by from id, then to id; a pair's types are merged."""
+        """Unique pairs ordered by from id, then to id; a pair's types are merged and sorted."""
         cursor = self._db.execute(
             "SELECT from_id, to_id, category, type_id FROM pairs ORDER BY from_id, to_id, category, type_id"
         )
         key: tuple[int, int] | None = None
         types: list[AssociationType] = []
-        while True:
-            rows = cursor.fetchmany(_INSERT_BATCH)
-            if not rows:
-                break
+        while rows := cursor.fetchmany(_BATCH):
             for from_id, to_id, category, type_id in rows:
                 if key is not None and (from_id, to_id) != key:
                     yield Pair(str(key[0]), str(key[1]), tuple(types))
                     types = []
                 key = (from_id, to_id)
                 if category:
-                    types.append(AssociationType(category=AssociationCategory(category), type_id=type_id))
+                    types.append(_stored_type(category, type_id))
         if key is not None:
             yield Pair(str(key[0]), str(key[1]), tuple(types))
+
+    def chunks(self, batch_size: int) -> Iterator[Chunk]:
+        """The pairs cut into chunks of at most `batch_size` pairs (and so inputs per request)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        chunk = Chunk(index=0)
+        for pair in self.iter_pairs():
+            chunk.pairs.append(pair)
+            if len(chunk.pairs) >= batch_size:
+                yield chunk
+                chunk = Chunk(index=chunk.index + 1)
+        if chunk.pairs:
+            yield chunk
 
     def close(self) -> None:
         self._db.close()
@@ -148,15 +184,10 @@ class PairStore:
         self.close()
 
 
-def iter_chunks(pairs: Iterable[Pair], batch_size: int) -> Iterator[Chunk]:
-    """Cut the ordered pairs into chunks of at most `batch_size` pairs (and so inputs)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    chunk = Chunk(index=0)
-    for pair in pairs:
-        chunk.pairs.append(pair)
-        if len(chunk.pairs) >= batch_size:
-            yield chunk
-            chunk = Chunk(index=chunk.index + 1)
-    if chunk.pairs:
-        yield chunk
+def _type_row(t: AssociationType) -> tuple[str, int]:
+    return t.category.value, t.type_id
+
+
+def _stored_type(category: str, type_id: int) -> AssociationType:
+    """A type read back from the store was validated on the way in: build it without re-validating."""
+    return AssociationType.model_construct(category=AssociationCategory(category), type_id=type_id)

@@ -1,48 +1,59 @@
-"""Input sources for the archive operators: parse and validate pairs as a stream.
+"""The operators' input edge: read the user's `inputs`, validate each pair once, spill it to the store.
 
-Sources are lists/tuples (or any in-memory value an XComArg resolved to) and CSV/JSONL files
-given as a local path or an ObjectStoragePath URI. Files are read line by line and may be read
-twice (a validation pass, then a loading pass), so memory stays flat however large they are.
-Every error is an `InputValidationError` that names the input: its list index or file line.
+API for the operators (one streaming pass; nothing is sent until it returns):
+
+    with PairStore() as store:
+        report = load_pairs(inputs, store)                                # batch archive
+        report = load_pairs(inputs, store, labels=lambda: LabelCatalog(   # label archive
+            from_type, to_type, client.list_labels(from_type, to_type)))
+        for chunk in store.chunks(batch_size): ...
+
+`load_pairs` reads the whole input once, validating every pair and spilling it to the store; then,
+for label archive only, it calls `labels()` (the one labels request, made only once the input is
+known to be well formed) and checks every label the input names, by name or by type. Any refusal
+is an `InputValidationError` naming the input (list index or file line), at most
+`MAX_MESSAGE` characters; errors raised by `labels()` itself (HubSpot errors) propagate unchanged.
+
+Dialects: `inputs` is a list (or any iterable an XComArg resolved to) of pairs, or a CSV or JSONL
+file given as a local path, a `file://` URI or an object-storage URI / `ObjectStoragePath`. One
+pair is `PairInput`: a mapping (`from_id`/`fromId`/`from`, `to_id`/`toId`/`to`, HubSpot's
+`{"id": ...}` wrappers, a list of to ids) or a `(from_id, to_id[, labels])` list. Files are read a
+block at a time with bounded line length, so memory stays flat however large they are.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id, short_repr
+from airflow_provider_hubassoc.operators.chunking import PairStore, Row
+from airflow_provider_hubassoc.operators.labels import LabelCatalog, LabelName, LabelSpec, spec_key
 
 FILE_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_FROM_KEYS = ("from_id", "fromId", "from", "fromObjectId")
-_TO_KEYS = ("to_id", "toId", "to", "toObjectId")
-_TYPE_KEYS = ("types", "type", "labels", "label", "category", "associationCategory")
+MAX_MESSAGE = 1_800  # a refusal, plus the operator's prefix, stays under 2,000 characters
+MAX_LINE_BYTES = 1 << 20  # a longer line is refused: one line never costs more than a few MB
+MAX_COLUMNS = 1_000
+_BLOCK = 1 << 16
+_BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True)
-class LabelName:
-    """A label given by its text; resolved once through the labels endpoint."""
-
-    name: str
-
-
-TypeSpec = AssociationType | LabelName
-
-
-@dataclass(frozen=True)
-class ParsedPair:
-    """One from->to pair (label archive: with the types to remove). `where` names its origin."""
-
-    from_id: str
-    to_id: str
-    types: tuple[TypeSpec, ...]
-    where: str
+# -- files ------------------------------------------------------------------------------------------
 
 
 def is_file_input(value: Any) -> bool:
@@ -58,142 +69,123 @@ def local_path(location: Any) -> Path | None:
     return Path(text.removeprefix("file://"))
 
 
-def open_text(location: Any, mode: str = "r") -> Any:
-    """Open a local path or an ObjectStoragePath URI (anything with '://') as UTF-8 text."""
+def _open_bytes(location: Any) -> Any:
+    """Open an input file for reading as bytes: lines are split and decoded here, one at a time."""
     local = local_path(location)
     if local is None:
-        from airflow.sdk import ObjectStoragePath  # heavy, only when a URI is used
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-        return ObjectStoragePath(str(location)).open(mode, encoding="utf-8", newline="")  # type: ignore[no-untyped-call]
-    return open(local, mode, encoding="utf-8", newline="")
+        return ObjectStoragePath(str(location)).open("rb")  # type: ignore[no-untyped-call]
+    return open(local, "rb")
 
 
 def path_exists(location: Any) -> bool:
     local = local_path(location)
     if local is None:
-        from airflow.sdk import ObjectStoragePath
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         return bool(ObjectStoragePath(str(location)).exists())
     return local.exists()
 
 
-def _text_lines(handle: Any, name: str) -> Iterator[str]:
-    """The file's lines; text that is not UTF-8, or a read that fails, is refused naming the place.
+def _byte_lines(handle: IO[bytes], name: str) -> Iterator[bytes]:
+    """The file's lines without their `\\n`, read a block at a time; an overlong line is refused."""
+    pending = b""
+    done = 0
+    while block := handle.read(_BLOCK):
+        *lines, pending = (pending + block).split(b"\n")
+        done += len(lines)
+        yield from lines
+        if len(pending) > MAX_LINE_BYTES:
+            raise InputValidationError(f"{name} line {done + 1}: longer than {MAX_LINE_BYTES:,} bytes")
+    if pending:
+        yield pending
 
-    Decoding happens a block at a time, so the line named is the one being read when it failed.
-    """
+
+def _decode(raw: bytes, name: str, number: int) -> str:
+    """UTF-8 text of one line (a leading byte-order mark dropped), or a refusal naming its line."""
+    try:
+        return (raw.removeprefix(_BOM) if number == 1 else raw).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputValidationError(
+            f"{name} line {number}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+        ) from None
+
+
+def _lines(name: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) for each line of a UTF-8 file; each line is decoded on its own, so an
+    error names its exact line."""
     number = 0
-    while True:
-        try:
-            line = next(handle)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as err:
-            raise InputValidationError(
-                f"{name} near line {number + 1}: not UTF-8 text ({err.reason})"
-            ) from None
-        except OSError as err:
-            raise InputValidationError(f"{name} line {number + 1}: could not be read ({err})") from None
-        number += 1
-        yield line
+    try:
+        with _open_bytes(name) as handle:
+            for number, raw in enumerate(_byte_lines(handle, name), start=1):
+                yield number, _decode(raw, name, number)
+    except OSError as err:
+        raise InputValidationError(f"{name} line {number + 1}: could not be read ({err})") from None
 
 
-class PairSource:
-    """A re-iterable stream of validated pairs from one user-supplied `inputs` value."""
+# -- sources ----------------------------------------------------------------------------------------
 
-    def __init__(self, inputs: Any, *, labels: bool) -> None:
-        self.labels = labels
-        if inputs is None:
-            raise InputValidationError("inputs is empty: give a list of pairs, an XComArg or a file path")
-        if is_file_input(inputs):
-            name = str(inputs)
-            if not name.strip():
-                raise InputValidationError("inputs is an empty string: expected a file path or URI")
-            suffix = Path(name.split("?", 1)[0]).suffix.lower()
-            if suffix not in FILE_SUFFIXES:
-                raise InputValidationError(
-                    f"inputs file {name!r} has an unknown format: expected a .csv, .jsonl or .ndjson file"
-                )
-            if not path_exists(name):
-                raise InputValidationError(f"inputs file {name!r} does not exist")
-            self.file: str | None = name
-            self.format = FILE_SUFFIXES[suffix]
-            self.items: list[Any] = []
-        elif isinstance(inputs, Mapping):
-            raise InputValidationError(
-                "inputs is a single mapping: expected a list of pairs (wrap one pair in a list)"
-            )
-        elif isinstance(inputs, Iterable) and not isinstance(inputs, (bytes, bytearray)):
-            self.file = None
-            self.format = "list"
-            # XCom values (including lazy sequences from mapped tasks) are already in memory.
-            self.items = inputs if isinstance(inputs, list) else list(inputs)
+
+def _list_items(inputs: Any) -> Iterator[tuple[str, Any]]:
+    """(where, item) for an in-memory list: XCom values, lazy sequences from mapped tasks included."""
+    if inputs is None:
+        raise InputValidationError("inputs is empty: give a list of pairs, an XComArg or a file path")
+    if isinstance(inputs, Mapping):
+        raise InputValidationError(
+            "inputs is a single mapping: expected a list of pairs (wrap one pair in a list)"
+        )
+    if isinstance(inputs, (bytes, bytearray)) or not isinstance(inputs, Iterable):
+        raise InputValidationError(
+            f"inputs {short_repr(inputs)} is not usable: expected a list of pairs, an XComArg or a file path"
+        )
+    for index, item in enumerate(inputs):
+        yield f"inputs[{index}]", item
+
+
+def _file_items(location: Any) -> Iterator[tuple[str, Any]]:
+    """(where, item) for each record of a CSV or JSONL file."""
+    name = str(location)
+    if not name.strip():
+        raise InputValidationError("inputs is an empty string: expected a file path or URI")
+    kind = FILE_SUFFIXES.get(Path(name.split("?", 1)[0]).suffix.lower())
+    if kind is None:
+        raise InputValidationError(
+            f"inputs file {short_repr(name)} has an unknown format: expected a .csv, .jsonl or .ndjson file"
+        )
+    if not path_exists(name):
+        raise InputValidationError(f"inputs file {short_repr(name)} does not exist")
+    yield from _csv_items(name) if kind == "csv" else _jsonl_items(name)
+
+
+def _jsonl_items(name: str) -> Iterator[tuple[str, Any]]:
+    for number, text in _lines(name):
+        if text.strip():
+            where = f"{name} line {number}"
+            yield where, _json_value(text, where)
+
+
+def _json_value(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputValidationError(f"{where}: malformed JSON ({err.msg})") from None
+    except (ValueError, RecursionError) as err:  # an integer past int()'s limit, deep nesting
+        raise InputValidationError(f"{where}: malformed JSON ({type(err).__name__})") from None
+
+
+def _csv_items(name: str) -> Iterator[tuple[str, Any]]:
+    """Each CSV row after the header as a mapping of its non-blank cells (blank lines skipped)."""
+    reader = csv.reader(text for _, text in _lines(name))
+    header: list[str] | None = None
+    for row in _csv_rows(reader, name):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{name} line {reader.line_num}"
+        if header is None:
+            header = _csv_header(row, where)
         else:
-            raise InputValidationError(
-                f"inputs {inputs!r} is not usable: expected a list of pairs, an XComArg or a file path"
-            )
-
-    def describe(self) -> str:
-        return f"{self.format} file {self.file}" if self.file else f"list of {len(self.items)} inputs"
-
-    def __iter__(self) -> Iterator[ParsedPair]:
-        if self.file is None:
-            for index, item in enumerate(self.items):
-                yield from parse_item(item, where=f"inputs[{index}]", labels=self.labels)
-        elif self.format == "csv":
-            yield from self._iter_csv(self.file)
-        else:
-            yield from self._iter_jsonl(self.file)
-
-    def _iter_jsonl(self, name: str) -> Iterator[ParsedPair]:
-        with open_text(name) as handle:
-            for number, line in enumerate(_text_lines(handle, name), start=1):
-                if not line.strip():
-                    continue
-                where = f"{name} line {number}"
-                try:
-                    item = json.loads(line)
-                except ValueError as err:  # JSONDecodeError, or an integer literal past int()'s limit
-                    reason = err.msg if isinstance(err, json.JSONDecodeError) else str(err)
-                    raise InputValidationError(f"{where}: malformed JSON ({reason})") from None
-                yield from parse_item(item, where=where, labels=self.labels)
-
-    def _iter_csv(self, name: str) -> Iterator[ParsedPair]:
-        with open_text(name) as handle:
-            reader = csv.reader(_text_lines(handle, name))
-            header: list[str] | None = None
-            fast: tuple[int, int] | None = None
-            for row in _csv_rows(reader, name):
-                number = reader.line_num
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                if header is None:
-                    header = [cell.strip() for cell in row]
-                    _check_csv_header(header, name, labels=self.labels)
-                    fast = _fast_columns(header) if not self.labels else None
-                    continue
-                if len(row) != len(header):
-                    where = f"{name} line {number}"
-                    raise InputValidationError(
-                        f"{where}: expected {len(header)} columns ({', '.join(header)}), got {len(row)}"
-                    )
-                where = f"{name} line {number}"
-                if fast is not None:  # batch archive: two id columns, no per-row dict
-                    yield ParsedPair(
-                        parse_record_id(row[fast[0]].strip(), field=f"{where}: from id"),
-                        parse_record_id(row[fast[1]].strip(), field=f"{where}: to id"),
-                        (),
-                        where,
-                    )
-                    continue
-                record = {key: cell.strip() for key, cell in zip(header, row, strict=True) if cell.strip()}
-                if "types" in record:
-                    # JSON types, else a plain label name or "CATEGORY:id"
-                    with contextlib.suppress(ValueError):
-                        record["types"] = json.loads(record["types"])
-                yield from parse_item(record, where=where, labels=self.labels)
-            if header is None:
-                raise InputValidationError(f"inputs file {name!r} is empty")
+            yield where, _csv_record(header, row, where)
 
 
 def _csv_rows(reader: Any, name: str) -> Iterator[list[str]]:
@@ -208,185 +200,264 @@ def _csv_rows(reader: Any, name: str) -> Iterator[list[str]]:
         yield row
 
 
-def _fast_columns(header: list[str]) -> tuple[int, int] | None:
-    """Column indexes of the from and to ids when the header holds nothing else to interpret."""
-    from_key, _ = _first(dict.fromkeys(header), _FROM_KEYS)
-    to_key, _ = _first(dict.fromkeys(header), _TO_KEYS)
-    if from_key is None or to_key is None or any(k in header for k in _TYPE_KEYS):
-        return None
-    return header.index(from_key), header.index(to_key)
-
-
-def _check_csv_header(header: list[str], name: str, *, labels: bool) -> None:
-    if not any(k in header for k in _FROM_KEYS) or not any(k in header for k in _TO_KEYS):
+def _csv_header(row: list[str], where: str) -> list[str]:
+    if len(row) > MAX_COLUMNS:
         raise InputValidationError(
-            f"{name} line 1: the CSV header {header!r} needs a from column ({'/'.join(_FROM_KEYS)}) "
-            f"and a to column ({'/'.join(_TO_KEYS)})"
+            f"{where}: the CSV header has {len(row):,} columns; at most {MAX_COLUMNS:,} are read"
         )
-    if labels and not any(k in header for k in (*_TYPE_KEYS, "typeId", "type_id", "associationTypeId")):
+    header = [cell.strip() for cell in row]
+    if not (set(header) & set(_FROM.choices) and set(header) & set(_TO.choices)):
         raise InputValidationError(
-            f"{name} line 1: the CSV header {header!r} needs the labels to remove: a 'label' column, "
-            "'category' and 'type_id' columns, or a 'types' column"
+            f"{where}: the CSV header {short_repr(header)} needs a from column ({_names(_FROM)}) "
+            f"and a to column ({_names(_TO)})"
         )
+    return header
 
 
-def _first(record: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
-    for key in keys:
-        if key in record:
-            return key, record[key]
-    return None, None
+def _csv_record(header: list[str], row: list[str], where: str) -> dict[str, str]:
+    if len(row) != len(header):
+        raise InputValidationError(
+            f"{where}: expected {len(header)} columns ({short_repr(','.join(header))}), got {len(row)}"
+        )
+    return {key: cell.strip() for key, cell in zip(header, row, strict=True) if cell.strip()}
+
+
+def iter_inputs(inputs: Any) -> Iterator[tuple[str, Any]]:
+    """(where, raw item) for every user input, streamed from a list or a file."""
+    return _file_items(inputs) if is_file_input(inputs) else _list_items(inputs)
+
+
+# -- one pair ---------------------------------------------------------------------------------------
 
 
 def _unwrap_id(value: Any) -> Any:
     """HubSpot's wire format wraps ids: {"id": "1"}."""
-    if isinstance(value, Mapping) and "id" in value:
-        return value["id"]
-    return value
+    return value["id"] if isinstance(value, Mapping) and "id" in value else value
 
 
-def parse_item(item: Any, *, where: str, labels: bool) -> Iterator[ParsedPair]:
-    """Turn one user input (dict, tuple/list, or HubSpot wire format) into pairs, or refuse it."""
-    types_value: Any = None
-    has_types = False
-    if isinstance(item, Mapping):
-        from_key, from_value = _first(item, _FROM_KEYS)
-        to_key, to_value = _first(item, _TO_KEYS)
-        if from_key is None or to_key is None:
-            raise InputValidationError(
-                f"{where}: {short_repr(item)} needs a from id ({'/'.join(_FROM_KEYS)}) "
-                f"and a to id ({'/'.join(_TO_KEYS)})"
-            )
-        types_value, has_types = _types_from_mapping(item, where)
-    elif isinstance(item, (list, tuple)):
-        if len(item) not in (2, 3) or (len(item) == 3 and not labels):
-            expected = "(from_id, to_id, types)" if labels else "(from_id, to_id)"
-            raise InputValidationError(f"{where}: {short_repr(item)} is not a pair: expected {expected}")
-        from_value, to_value = item[0], item[1]
-        if len(item) == 3:
-            types_value, has_types = item[2], True
-    else:
+def _from_id(value: Any) -> str:
+    return parse_record_id(_unwrap_id(value), field="from id")
+
+
+def _to_ids(value: Any) -> tuple[str, ...]:
+    """One to id, or a list of them (HubSpot's batch-archive wire form)."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise InputValidationError("an empty list of to ids")
+    return tuple(parse_record_id(_unwrap_id(v), field="to id") for v in values)
+
+
+def _looks_like_type_id(value: Any) -> bool:
+    """The second of (category, type id) is a number; the second of two label names is not."""
+    if isinstance(value, str):
+        return value.strip().lstrip("-").isdigit()
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_spec_list(value: Any) -> bool:
+    """A list of labels, unless it is one `(category, type id)`."""
+    if not isinstance(value, (list, tuple)):
+        return False
+    return not (len(value) == 2 and isinstance(value[0], str) and _looks_like_type_id(value[1]))
+
+
+def _text_spec(text: Any) -> LabelSpec:
+    """`"USER_DEFINED:36"` is a type; any other text is a label name."""
+    if not isinstance(text, str):
+        raise InputValidationError(f"label {short_repr(text)} is not usable: expected text")
+    head, sep, tail = text.strip().partition(":")
+    if sep and head.strip().upper() in AssociationCategory.__members__:
+        return AssociationType.model_validate({"category": head, "typeId": tail.strip()})
+    if not text.strip():
+        raise InputValidationError("an empty label name")
+    return LabelName(text.strip())
+
+
+def _label_spec(spec: Any) -> LabelSpec:
+    """One label: a name, `"CATEGORY:id"`, `(category, type id)`, or a mapping in either spelling."""
+    if isinstance(spec, str):
+        return _text_spec(spec)
+    if isinstance(spec, Mapping) and "label" in spec and not set(spec) & _TYPE_ID_KEYS:
+        return _text_spec(spec["label"])
+    if isinstance(spec, Mapping):
+        return AssociationType.model_validate(spec)
+    if isinstance(spec, (list, tuple)) and len(spec) == 2:
+        return AssociationType.model_validate({"category": spec[0], "typeId": spec[1]})
+    raise InputValidationError(
+        f"label {short_repr(spec)} is not usable: expected a label name, (category, type id) "
+        "or {'category': ..., 'typeId': ...}"
+    )
+
+
+def _label_specs(value: Any) -> tuple[LabelSpec, ...]:
+    specs = list(value) if _is_spec_list(value) else [value]
+    if not specs:
+        raise InputValidationError("the list of labels is empty")
+    return tuple(dict.fromkeys(_label_spec(spec) for spec in specs))
+
+
+_FROM = AliasChoices("from_id", "fromId", "from")
+_TO = AliasChoices("to_id", "toId", "to")
+_LABELS = AliasChoices("types", "labels", "label")
+_FLAT_TYPE = ("category", "type_id", "typeId")  # one label as two top-level keys (CSV columns)
+_TYPE_ID_KEYS = {"typeId", "type_id", "associationTypeId"}
+
+
+def _names(aliases: AliasChoices) -> str:
+    return "/".join(str(choice) for choice in aliases.choices)
+
+
+class PairInput(BaseModel):
+    """One user input: a from record, one or more to records and, for label archive, its labels.
+
+    Keys: `from_id`/`fromId`/`from`, `to_id`/`toId`/`to` (an id, `{"id": ...}`, or a list of
+    them), and `types`/`labels`/`label` (one label or a list), or `category` with `type_id`/
+    `typeId`. A `(from_id, to_id[, labels])` list is read the same way. Other keys are ignored.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    from_id: Annotated[str, BeforeValidator(_from_id)] = Field(validation_alias=_FROM)
+    to_ids: Annotated[tuple[str, ...], BeforeValidator(_to_ids)] = Field(validation_alias=_TO)
+    labels: Annotated[tuple[LabelSpec, ...], BeforeValidator(_label_specs)] = Field(
+        default=(), validation_alias=_LABELS
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_mapping(cls, item: Any) -> Any:
+        if isinstance(item, Mapping):
+            return _with_flat_type(item)
+        if isinstance(item, (list, tuple)) and len(item) in (2, 3):
+            return dict(zip(("from_id", "to_id", "types"), item, strict=False))
         raise InputValidationError(
-            f"{where}: {short_repr(item)} is not a pair: expected a dict or a (from_id, to_id"
-            f"{', types' if labels else ''}) tuple, got {type(item).__name__}"
+            f"{short_repr(item)} is not a pair: expected a mapping or a (from_id, to_id[, labels]) "
+            f"list, got {type(item).__name__}"
         )
-    if labels and not has_types:
-        raise InputValidationError(f"{where}: {short_repr(item)} names no label to remove (types/label)")
-    if not labels and has_types:
+
+
+def _with_flat_type(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`{"category": ..., "type_id": ...}` beside the ids is one label (how CSV rows name it)."""
+    flat = {key: item[key] for key in _FLAT_TYPE if key in item}
+    if not flat or any(key in item for key in _LABELS.choices):
+        return item
+    return {**item, "types": flat}
+
+
+def _refusal(err: ValidationError, item: Any) -> str:
+    """What a failed validation means, in the input's own terms."""
+    first = err.errors(include_url=False)[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, InputValidationError):
+        return str(cause)
+    if first["type"] == "missing" and first["loc"][-1] in (_FROM.choices[0], _TO.choices[0]):
+        return f"{short_repr(item)} needs a from id ({_names(_FROM)}) and a to id ({_names(_TO)})"
+    if first["type"] == "missing":
+        return f"label {short_repr(first['input'])} needs both a category and a type id"
+    return f"{short_repr(item)} is not usable: {first['msg']}"
+
+
+def parse_input(item: Any, *, where: str, with_labels: bool) -> PairInput:
+    """Validate one user input, or refuse it naming `where`."""
+    try:
+        parsed = PairInput.model_validate(item)
+    except ValidationError as err:
+        raise InputValidationError(f"{where}: {_refusal(err, item)}") from None
+    if with_labels and not parsed.labels:
+        raise InputValidationError(
+            f"{where}: {short_repr(item)} names no label to remove ({_names(_LABELS)}, or category "
+            "and type_id)"
+        )
+    if parsed.labels and not with_labels:
         raise InputValidationError(
             f"{where}: {short_repr(item)} names labels, but batch archive removes every association "
             "between the pair; use HubSpotArchiveAssociationLabelsOperator to remove labels"
         )
-    from_id = parse_record_id(_unwrap_id(from_value), field=f"{where}: from id")
-    to_values = to_value if isinstance(to_value, list) and not labels else [to_value]
-    if not to_values:
-        raise InputValidationError(f"{where}: {short_repr(item)} has an empty list of to ids")
-    types = parse_types(types_value, where=where) if labels else ()
-    for raw_to in to_values:
-        to_id = parse_record_id(_unwrap_id(raw_to), field=f"{where}: to id")
-        yield ParsedPair(from_id, to_id, types, where)
+    return parsed
 
 
-def _types_from_mapping(item: Mapping[str, Any], where: str) -> tuple[Any, bool]:
-    if "types" in item:
-        return item["types"], True
-    if "labels" in item:
-        return item["labels"], True
-    if "type" in item:
-        return item["type"], True
-    if "label" in item:
-        return item["label"], True
-    cat_key, category = _first(item, ("category", "associationCategory"))
-    id_key, type_id = _first(item, ("type_id", "typeId", "associationTypeId"))
-    if cat_key is None and id_key is None:
-        return None, False
-    if cat_key is None or id_key is None:
-        raise InputValidationError(f"{where}: {short_repr(item)} needs both a category and a type id")
-    return {"category": category, "typeId": type_id}, True
+# -- the whole input --------------------------------------------------------------------------------
 
 
-def parse_types(value: Any, *, where: str) -> tuple[TypeSpec, ...]:
-    """Accept one type or a list: a label name, (category, id), or a dict in either spelling."""
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and _is_type_id(value[1])
-    ):
-        specs: list[Any] = [value]
-    elif isinstance(value, (list, tuple)):
-        specs = list(value)
-    else:
-        specs = [value]
-    if not specs:
-        raise InputValidationError(f"{where}: the list of types is empty")
-    out: list[TypeSpec] = []
-    for spec in specs:
-        parsed = parse_type(spec, where=where)
-        if parsed not in out:
-            out.append(parsed)
-    return tuple(out)
+@dataclass(frozen=True)
+class LoadReport:
+    """What `load_pairs` found: the totals the summary starts from, and warnings to log."""
+
+    description: str
+    requested: int
+    duplicates: int
+    warnings: list[str] = field(default_factory=list)
 
 
-def _is_type_id(value: Any) -> bool:
-    """A (category, type id) pair has an int (or digit string) second; two label names do not."""
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
+@dataclass
+class _Tally:
+    inputs: int = 0
 
 
-def _is_category(text: str) -> bool:
-    return text.upper() in AssociationCategory.__members__
+def _rows(items: Iterator[tuple[str, Any]], with_labels: bool, tally: _Tally) -> Iterator[Row]:
+    """Store rows, one per pair and label; `tally` counts the inputs read."""
+    for where, item in items:
+        tally.inputs += 1
+        parsed = parse_input(item, where=where, with_labels=with_labels)
+        keys = [spec_key(spec) for spec in parsed.labels] or [""]
+        for to_id in parsed.to_ids:
+            for key in keys:
+                yield parsed.from_id, to_id, key, where
 
 
-def parse_type(spec: Any, *, where: str) -> TypeSpec:
-    """One association type: "Decision maker", "USER_DEFINED:36", ("USER_DEFINED", 36) or a dict."""
-    category: Any
-    type_id: Any
-    if isinstance(spec, str):
-        text = spec.strip()
-        head, sep, tail = text.partition(":")
-        if sep and _is_category(head.strip()) and tail.strip().isdigit():
-            category, type_id = head.strip(), tail.strip()
-        elif text:
-            return LabelName(text)
-        else:
-            raise InputValidationError(f"{where}: an empty label name")
-    elif isinstance(spec, (list, tuple)) and len(spec) == 2:
-        category, type_id = spec
-    elif isinstance(spec, Mapping):
-        if "label" in spec and not any(k in spec for k in ("typeId", "associationTypeId", "type_id")):
-            return parse_type(str(spec["label"]), where=where)
-        category = spec.get("category", spec.get("associationCategory"))
-        type_id = spec.get("typeId", spec.get("associationTypeId", spec.get("type_id")))
-    else:
-        raise InputValidationError(
-            f"{where}: type {short_repr(spec)} is not usable: expected a label name, (category, type id) "
-            "or {'category': ..., 'typeId': ...}"
-        )
-    if not isinstance(category, str) or not _is_category(category):
-        raise InputValidationError(
-            f"{where}: association category {category!r} is unknown: expected one of "
-            f"{', '.join(AssociationCategory.__members__)}"
-        )
-    if isinstance(type_id, bool) or not (
-        isinstance(type_id, int) or (isinstance(type_id, str) and type_id.strip().isdigit())
-    ):
-        raise InputValidationError(f"{where}: association type id {type_id!r} is not a positive integer")
-    number = int(type_id)
-    if number <= 0 or number > 2**31 - 1:
-        raise InputValidationError(f"{where}: association type id {type_id!r} is out of range")
-    return AssociationType(category=AssociationCategory(category.upper()), type_id=number)
+def _describe(inputs: Any, count: int) -> str:
+    return f"file {inputs}" if is_file_input(inputs) else f"list of {count} inputs"
+
+
+def _unlabeled_warnings(store: PairStore, catalog: LabelCatalog) -> list[str]:
+    """Archiving the unlabeled type removes every label of the pair: allowed, but said."""
+    hubspot = AssociationCategory.HUBSPOT_DEFINED
+    counts = store.type_counts(hubspot, catalog.unlabeled_type_ids())
+    first = dict(store.label_keys())
+    return [
+        f"{count} pair(s) (first: {first.get(spec_key(AssociationType(category=hubspot, type_id=type_id)))}) "
+        f"name HUBSPOT_DEFINED type {type_id}, the unlabeled association between {catalog.from_type} "
+        f"and {catalog.to_type}: HubSpot then removes every label of those pairs, not just this one"
+        for type_id, count in sorted(counts.items())
+    ]
+
+
+def _bounded(err: InputValidationError) -> InputValidationError:
+    text = str(err)
+    return err if len(text) <= MAX_MESSAGE else InputValidationError(text[: MAX_MESSAGE - 3] + "...")
+
+
+def load_pairs(
+    inputs: Any, store: PairStore, *, labels: Callable[[], LabelCatalog] | None = None
+) -> LoadReport:
+    """Validate the whole input in one streaming pass into `store`; label archive iff `labels`.
+
+    Raises `InputValidationError` (bounded, naming the input) before anything can be sent.
+    """
+    tally = _Tally()
+    try:
+        store.add(_rows(iter_inputs(inputs), labels is not None, tally))
+        description = _describe(inputs, tally.inputs)
+        if tally.inputs == 0:
+            raise InputValidationError(f"inputs is empty ({description}): nothing to archive")
+        warnings: list[str] = []
+        if labels is not None:
+            catalog = labels()
+            store.apply_labels(catalog.resolve)
+            warnings = _unlabeled_warnings(store, catalog)
+    except InputValidationError as err:
+        raise _bounded(err) from None
+    return LoadReport(description, store.pair_count, store.duplicates, warnings)
 
 
 __all__ = [
-    "LabelName",
-    "PairSource",
-    "ParsedPair",
-    "TypeSpec",
+    "MAX_MESSAGE",
+    "LoadReport",
+    "PairInput",
+    "is_file_input",
+    "iter_inputs",
+    "load_pairs",
     "local_path",
-    "open_text",
-    "parse_item",
-    "parse_type",
-    "parse_types",
+    "parse_input",
     "path_exists",
 ]
