@@ -6,11 +6,27 @@ Sections are grouped by the layer they serve.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import json
+import math
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator
+from airflow_provider_hubassoc.operators.archive import (
+    HubSpotArchiveAssociationLabelsOperator,
+    HubSpotArchiveAssociationsOperator,
+)
+from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorState
+
+if TYPE_CHECKING:
+    from airflow_provider_hubassoc.models.responses import AssociationReadResult
 
 # ===== simulator (helper D) ======================================================================
 # A plain HTTP client for the simulator's API, used by tests/simulator and tests/contract.
@@ -90,3 +106,549 @@ class SimClient:
     def labels(self, ft: str = "contacts", tt: str = "companies", **kw: Any) -> requests.Response:
         url = self.sim.url + sim_api_path(kw.pop("version", self.version), ft, tt, "labels")
         return self.session.get(url, **kw)
+
+
+# ===== read-back: sensor and trigger (helper C) ==================================================
+# A scriptable in-memory association reader, a report writer, a fake clock for the trigger, a
+# loop-lag probe and a server that trickles its reply.
+
+
+class FakeReader:
+    """Holds `(from_id, to_id) -> {(category, typeId)}`; records every call and its thread.
+
+    `on_read` runs before each read (e.g. to remove pairs after N reads, or to raise).
+    """
+
+    def __init__(self, edges: dict[tuple[str, str], set[tuple[str, int]]] | None = None) -> None:
+        self.edges = dict(edges or {})
+        self.calls: list[list[str]] = []
+        self.threads: list[int] = []
+        self.on_read: Callable[[FakeReader], None] | None = None
+
+    def read_associations(
+        self, from_type: str, to_type: str, ids: Iterable[str | int]
+    ) -> AssociationReadResult:
+        from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationReadResult
+
+        asked = [str(i) for i in ids]
+        assert 0 < len(asked) <= 1000
+        self.calls.append(asked)
+        self.threads.append(threading.get_ident())
+        if self.on_read is not None:
+            self.on_read(self)
+        out: dict[str, list[AssociatedRecord]] = {i: [] for i in asked}
+        for (fid, tid), labels in self.edges.items():
+            if fid in out:
+                types = [{"category": c, "typeId": t} for c, t in sorted(labels)]
+                out[fid].append(
+                    AssociatedRecord.model_validate({"toObjectId": tid, "associationTypes": types})
+                )
+        return AssociationReadResult(associations=out)
+
+
+ReportRow = tuple[str, str, str] | tuple[str, str, str, list[tuple[str, int]]]
+
+
+def write_report(path: Path, pairs: Iterable[ReportRow], *, category: str | None = None) -> None:
+    """A JSONL report as the archive operators write it: a header, then pair lines
+    `(from, to, status)` or `(from, to, status, [(category, typeId)])`."""
+    header = {
+        "kind": "header",
+        "operation": "batch_archive",
+        "fromObjectType": "contacts",
+        "toObjectType": "companies",
+        "apiVersion": "2026-03",
+        "startedAt": "x",
+        "dryRun": False,
+    }
+    lines: list[dict[str, Any]] = [header]
+    for row in pairs:
+        labels = row[3] if len(row) == 4 else []
+        types = [{"associationCategory": c, "associationTypeId": t} for c, t in labels] or None
+        line = {"kind": "pair", "fromId": row[0], "toId": row[1], "types": types, "status": row[2]}
+        lines.append({**line, "chunk": 0, "category": category, "message": None})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+class AsyncFakeClock:
+    """Epoch time that moves only when the trigger sleeps (or a test moves it)."""
+
+    START = 1_000_000.0
+
+    def __init__(self) -> None:
+        self.t = self.START
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+class LoopLagProbe:
+    """Records the largest gap between 10 ms sleeps on the running event loop: how long the loop
+    was blocked. Use as `async with LoopLagProbe() as probe: ...`, then read `probe.worst`."""
+
+    def __init__(self, tick: float = 0.01) -> None:
+        self.tick = tick
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.tick)
+            self.worst = max(self.worst, loop.time() - before - self.tick)
+
+    async def __aenter__(self) -> LoopLagProbe:
+        self._task = asyncio.create_task(self._watch())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class TrickleServer:
+    """A loopback HTTP server that answers `200` and then sends one byte every `interval` seconds,
+    forever: a reply that never ends and never times out a socket read. Stop it to release readers."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def __enter__(self) -> TrickleServer:
+        self._listener.settimeout(0.05)
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self._listener.close()
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.requests += 1
+            self._spawn(self._trickle, conn)
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            conn.sendall(head)
+            while not self._stop.wait(self.interval):
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+
+# ===== client and hook (helper A) ================================================================
+# Fixed URLs, a fake clock, reply bodies and Pair builders for tests/client, tests/hooks and the
+# reliability tests that drive the client directly.
+
+CLIENT_BASE = "https://api.hubapi.test"
+CLIENT_TOKEN = "pat-na1-11111111-SECRET-TOKEN-2222"
+ARCHIVE_URL = f"{CLIENT_BASE}/crm/associations/2026-03/contacts/companies/batch/archive"
+LABELS_ARCHIVE_URL = f"{CLIENT_BASE}/crm/associations/2026-03/contacts/companies/batch/labels/archive"
+READ_URL = f"{CLIENT_BASE}/crm/associations/2026-03/contacts/companies/batch/read"
+LABELS_URL = f"{CLIENT_BASE}/crm/associations/2026-03/contacts/companies/labels"
+TOKEN_URL = f"{CLIENT_BASE}/oauth/v1/token"
+
+
+ClientFactory = Callable[..., Any]  # the `make_client` fixture of tests/client: a HubSpotClient factory
+
+
+class FakeClock:
+    """Monotonic time that only moves when someone sleeps: retries and refreshes without waiting."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.t = 1000.0
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self.t
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.t += seconds
+
+
+def pairs(*items: tuple[str, str]) -> list[Any]:
+    """Batch-archive pairs (no labels); `pairs()` is one from id with two to ids."""
+    from airflow_provider_hubassoc.models.associations import Pair
+
+    return [Pair(f, t) for f, t in (items or (("1", "2"), ("1", "3")))]
+
+
+def label_pair(from_id: str = "1", to_id: str = "2", category: str = "USER_DEFINED", type_id: int = 36) -> Any:
+    """A labels-archive pair with one label."""
+    from airflow_provider_hubassoc.models.associations import AssociationType, Pair
+
+    return Pair(from_id, to_id, (AssociationType(associationCategory=category, associationTypeId=type_id),))
+
+
+def batch_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": [],
+        "startedAt": "2026-04-01T10:00:00.000Z",
+        "completedAt": "2026-04-01T10:00:01.000Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def error_body(category: str, message: str = "boom", **extra: Any) -> dict[str, Any]:
+    body = {
+        "status": "error",
+        "message": message,
+        "correlationId": "3f1c9a2e-0000-4000-8000-000000000001",
+        "category": category,
+    }
+    body.update(extra)
+    return body
+
+
+def fake_clock_client(clock: FakeClock, **kwargs: Any) -> Any:
+    """A client on `clock` (no jitter, so waits are exact); `max_attempts`/`total_timeout_s` set the retries."""
+    from airflow_provider_hubassoc.client.api import HubSpotClient
+    from airflow_provider_hubassoc.client.auth import StaticTokenProvider
+    from airflow_provider_hubassoc.client.governor import RateGovernor
+    from airflow_provider_hubassoc.client.retry import RetryPolicy
+
+    retry = RetryPolicy(
+        max_attempts=kwargs.pop("max_attempts", 6),
+        total_timeout_s=kwargs.pop("total_timeout_s", 300.0),
+        jitter=False,
+        sleep=clock.sleep,
+        clock=clock.now,
+    )
+    return HubSpotClient(
+        kwargs.pop("base_url", CLIENT_BASE),
+        token_provider=kwargs.pop("token_provider", None) or StaticTokenProvider(CLIENT_TOKEN),
+        governor=kwargs.pop("governor", None) or RateGovernor(100, 10.0, clock=clock.now),
+        retry=retry,
+        **kwargs,
+    )
+
+
+# ===== input edge (helper B1) ====================================================================
+# Run the operators' input edge alone: inputs -> validated pairs in a pair store, no HubSpot.
+
+# The labels the simulator's grid state defines between contacts and companies.
+GRID_LABELS: tuple[dict[str, Any], ...] = (
+    {"category": "USER_DEFINED", "typeId": 36, "label": "Decision maker"},
+    {"category": "USER_DEFINED", "typeId": 37, "label": "Billing contact"},
+    {"category": "INTEGRATOR_DEFINED", "typeId": 90, "label": "billing contact"},
+    {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"},
+    {"category": "HUBSPOT_DEFINED", "typeId": 279},
+)
+
+
+def label_catalog(labels: Iterable[dict[str, Any]] = GRID_LABELS) -> Any:
+    """A LabelCatalog for contacts -> companies, as if the labels endpoint listed `labels`."""
+    from airflow_provider_hubassoc.models.responses import AssociationLabel
+    from airflow_provider_hubassoc.operators.labels import LabelCatalog
+
+    listed = [AssociationLabel.model_validate(label) for label in labels]
+    return LabelCatalog("contacts", "companies", listed)
+
+
+def load_inputs(inputs: Any, *, labels: Iterable[dict[str, Any]] | None = None) -> tuple[Any, list[Any]]:
+    """(LoadReport, pairs in store order) for `inputs`; label archive when `labels` is given."""
+    from airflow_provider_hubassoc.operators.chunking import PairStore
+    from airflow_provider_hubassoc.operators.inputs import load_pairs
+
+    catalog = label_catalog(labels) if labels is not None else None
+    with PairStore() as store:
+        report = load_pairs(inputs, store, labels=(lambda: catalog) if catalog is not None else None)
+        return report, list(store.iter_pairs())
+
+
+# ===== archive operators and reliability (helper B2) =============================================
+# Operators for contacts -> companies with test defaults, the grids the simulator starts from, the
+# reliability suite's distinctive secrets and leak scan, and `run_operator`, which runs an operator
+# as a task would and returns everything a test checks (summary, report, simulator state).
+
+FT, TT = "contacts", "companies"
+UNLABELED = ("HUBSPOT_DEFINED", 279)
+PRIMARY = ("HUBSPOT_DEFINED", 1)
+BOSS = ("USER_DEFINED", 36)
+BILLING = ("USER_DEFINED", 37)
+
+
+def batch_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationsOperator:
+    """A batch archive operator for contacts -> companies with test defaults."""
+    kwargs = {"task_id": "archive", "from_object_type": FT, "to_object_type": TT, **kwargs}
+    return HubSpotArchiveAssociationsOperator(inputs=inputs, **kwargs)
+
+
+def label_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationLabelsOperator:
+    """A label archive operator for contacts -> companies with test defaults."""
+    kwargs = {"task_id": "labels", "from_object_type": FT, "to_object_type": TT, **kwargs}
+    return HubSpotArchiveAssociationLabelsOperator(inputs=inputs, **kwargs)
+
+
+def grid_state(froms: int = 10, tos: int = 10) -> SimulatorState:
+    """Contacts 1..froms each associated (unlabeled) with companies 101..100+tos, plus labels."""
+    state = SimulatorState()
+    state.define_label(FT, TT, "USER_DEFINED", 36, "Decision maker")
+    state.define_label(FT, TT, "USER_DEFINED", 37, "Billing contact")
+    state.define_label(FT, TT, "INTEGRATOR_DEFINED", 90, "billing contact")  # same text, other category
+    for f in range(1, froms + 1):
+        for t in range(101, 101 + tos):
+            state.add_association(FT, f, TT, t, [UNLABELED, BOSS, BILLING])
+    return state
+
+
+# Distinctive values: a leak anywhere is found by a plain substring search.
+TOKEN = "pat-SECRET-abc123xyz"
+CLIENT_ID = "client-id-reliability"
+CLIENT_SECRET = "client-SECRET-987zyx"
+REFRESH_TOKEN = "refresh-SECRET-555qqq"
+SECRETS = (TOKEN, CLIENT_SECRET, REFRESH_TOKEN)
+
+MAX_RETRIES = 3
+# Short timeouts and a short simulator window keep the whole matrix fast.
+FAST_EXTRA: dict[str, Any] = {
+    "max_retries": MAX_RETRIES,
+    "connect_timeout": 1,
+    "read_timeout": 2,
+    "retry_total_timeout": 30,
+    "rate_limit": 10_000,
+}
+
+def reliability_grid(froms: int = 8, tos: int = 8) -> SimulatorState:
+    """Contacts 1..froms each linked to companies 101..100+tos with unlabeled + two labels."""
+    state = SimulatorState()
+    state.define_label(FT, TT, "USER_DEFINED", 36, "Decision maker")
+    state.define_label(FT, TT, "USER_DEFINED", 37, "Billing contact")
+    for f in range(1, froms + 1):
+        for t in range(101, 101 + tos):
+            state.add_association(FT, f, TT, t, [UNLABELED, BOSS, BILLING])
+    return state
+
+
+def target_pairs(froms: int = 6, tos: int = 5) -> list[tuple[str, str]]:
+    """A strict subset of the grid (the rest must stay untouched): froms x tos pairs."""
+    return [(str(f), str(t)) for f in range(1, froms + 1) for t in range(101, 101 + tos)]
+
+
+def chunk_count(pairs: int, batch_size: int) -> int:
+    return math.ceil(pairs / batch_size)
+
+
+class LeakScan:
+    """Texts gathered during a test, checked for every secret (and issued OAuth tokens) at teardown."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str]] = []
+        self.sims: list[Simulator] = []
+        self.extra_secrets: set[str] = set()
+
+    def add(self, label: str, value: Any) -> None:
+        text = value if isinstance(value, str) else _dump(value)
+        self.texts.append((label, text))
+
+    def add_error(self, label: str, error: BaseException | None) -> None:
+        """The exception, its chain, their reprs and args."""
+        seen: set[int] = set()
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            self.add(f"{label} str", str(error))
+            self.add(f"{label} repr", repr(error))
+            self.add(f"{label} args", repr(error.args))
+            error = error.__cause__ or error.__context__
+
+    def secrets(self) -> set[str]:
+        found = set(SECRETS) | self.extra_secrets
+        for sim in self.sims:
+            found |= {token for token, spec in sim.config.tokens.items() if spec.oauth}
+        return found
+
+    def check(self) -> None:
+        secrets = self.secrets()
+        for label, text in self.texts:
+            for secret in secrets:
+                assert secret not in text, f"a secret leaked into {label}"
+
+
+def _dump(value: Any) -> str:
+    try:
+        return json.dumps(value, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def conn_json(url: str, *, oauth: bool = False, **extra: Any) -> str:
+    conn: dict[str, Any] = {"conn_type": "hubspot", "host": url, "extra": {**FAST_EXTRA, **extra}}
+    if oauth:
+        conn["extra"].update(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN)
+    else:
+        conn["password"] = TOKEN
+    return json.dumps(conn)
+
+
+MakeSim = Callable[..., Simulator]
+
+
+class FakeTI:
+    """A task instance as the operator sees it: its run identity (the checkpoint key) and XCom
+    pushes (the failure summary goes to key 'summary')."""
+
+    def __init__(self, run_id: str = "run-1", *, task_id: str = "archive", map_index: int = -1) -> None:
+        self.dag_id = "cleanup"
+        self.task_id = task_id
+        self.run_id = run_id
+        self.map_index = map_index
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        json.dumps(value)  # an XCom must be JSON-safe
+        self.pushed[key] = value
+
+
+def task_context(run_id: str = "run-1", **kwargs: Any) -> dict[str, Any]:
+    """The context of one try of one task of DAG run `run_id` (same run_id: a retry)."""
+    return {"ti": FakeTI(run_id, **kwargs)}
+
+
+@dataclass
+class Run:
+    sim: Simulator
+    before: dict[tuple[str, str], frozenset[Any]]
+    value: dict[str, Any] | None
+    error: BaseException | None
+    pushed: dict[str, Any]
+    report: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The return value, else the summary pushed on failure, else the report's last line."""
+        if self.value is not None:
+            return self.value
+        if "summary" in self.pushed:
+            return self.pushed["summary"]
+        assert self.report, "no summary anywhere"
+        assert self.report[-1]["kind"] == "summary", "no summary anywhere"
+        return self.report[-1]
+
+    def pair_statuses(self) -> dict[tuple[str, str], dict[str, Any]]:
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for line in self.report:
+            if line["kind"] == "pair":
+                key = (line["fromId"], line["toId"])
+                assert key not in out, f"pair {key} reported twice"
+                out[key] = line
+        return out
+
+
+def run_operator(
+    op: Any, sim: Simulator, scan: LeakScan, report_path: Path | None = None, *, run_id: str = "run-1"
+) -> Run:
+    """Execute `op` as a task of DAG run `run_id` would, capturing everything a secret could hit."""
+    before = sim.state.edges(FT, TT)
+    context = task_context(run_id)
+    ti = context["ti"]
+    value: dict[str, Any] | None = None
+    error: BaseException | None = None
+    try:
+        value = op.execute(context)
+    except Exception as exc:
+        error = exc
+    run = Run(sim, before, value, error, ti.pushed)
+    if report_path is not None and report_path.exists():
+        run.report = [json.loads(line) for line in report_path.read_text().splitlines() if line.strip()]
+        scan.add("report", report_path.read_text())
+    scan.add_error("operator error", error)
+    scan.add("xcom return_value", value)
+    scan.add("xcom pushed", ti.pushed)
+    scan.add("operator repr", repr(op))
+    op.render_template_fields(context={"ti": ti, "dag_run": None, "params": {}})  # type: ignore[arg-type]
+    scan.add("rendered fields", {name: getattr(op, name) for name in op.template_fields})
+    return run
+
+
+def check_report_matches_state(
+    run: Run,
+    requested: Iterable[tuple[str, str]],
+    *,
+    label_types: dict[tuple[str, str], set[tuple[str, int]]] | None = None,
+    ambiguous: Iterable[tuple[str, str]] = (),
+) -> dict[str, set[tuple[str, str]]]:
+    """The simulator's final state is exactly what the report says.
+
+    - every requested pair is in the report once, with confirmed / accepted / failed / skipped;
+    - "done" pairs (confirmed, accepted, or done by an earlier attempt) are gone (label archive:
+      their labels are gone);
+    - failed / skipped pairs are unchanged, except `ambiguous` ones (the server may have applied a
+      request whose reply was lost): those are either unchanged or removed;
+    - every pair never requested keeps exactly its labels.
+    Returns the pairs by reported status, confirmed, accepted and done-earlier ones under "done".
+    """
+    wanted = set(requested)
+    lines = run.pair_statuses()
+    assert set(lines) == wanted, "the report must account for every requested pair, and only those"
+    by_status: dict[str, set[tuple[str, str]]] = {"done": set(), "failed": set(), "skipped": set()}
+    for key, line in lines.items():
+        status = line["status"]
+        if status in ("confirmed", "accepted") or (status == "skipped" and line["category"] == "checkpoint"):
+            status = "done"
+        assert status in by_status, line
+        by_status[status].add(key)
+    totals = run.summary["totals"]
+    assert totals["requested"] == len(wanted)
+    accounted = totals["confirmed"] + totals["accepted"] + totals["failed"] + totals["skipped"]
+    assert accounted == totals["requested"]
+    assert totals["failed"] == len(by_status["failed"])
+    loose = set(ambiguous)
+    after = run.sim.state.edges(FT, TT)
+    for key, labels in run.before.items():
+        if key in by_status["done"]:
+            if label_types is None:
+                assert key not in after, f"{key} reported done but still associated"
+            else:
+                assert after.get(key) == labels - label_types[key], f"{key} labels not removed"
+        elif key in loose:
+            gone = after.get(key) == (labels - label_types[key] if label_types else None)
+            assert after.get(key) == labels or gone, f"{key} changed in an unexpected way"
+        else:
+            assert after.get(key) == labels, f"{key} was not reported done but changed"
+    assert set(after) <= set(run.before), "an association appeared"
+    return by_status
+
+
+def archive_requests(sim: Simulator, endpoint: str = "batch_archive") -> int:
+    return int(sim.counters()["by_endpoint"][endpoint])

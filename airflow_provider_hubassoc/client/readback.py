@@ -1,53 +1,63 @@
-"""Read-back of archived pairs: which of them HubSpot still shows.
+"""The read-back plan: which archived pairs HubSpot still shows, narrowed pass by pass.
 
 HubSpot has no endpoint to poll a batch after its synchronous reply, so the only way to confirm an
-archive is to read the associations back with batch read. The sensor (poke/reschedule) and the
-trigger (deferrable) both call `find_still_present`, so the rules live in one place. Airflow-free.
+archive is to read the associations back with batch read. The sensor (poke/reschedule), the
+trigger (deferrable) and the operators' final read-back all use `ReadbackPlan`, so the rules live
+in one place:
+
+- source: every pair the run sent, from the report; else (no report, or one that cannot be read
+  here) the summary's verify sample; with neither, the read-back cannot be done;
+- presence: a batch-archived pair is present while any association links the two records; a
+  label-archived pair while any of its exact labels (category and type id) is still on it;
+- narrowing: after the first full pass only the pairs still present are read again (a pair HubSpot
+  shows gone stays gone: nothing of ours re-creates it).
+
+Blocking and Airflow-free: the trigger runs each pass in a thread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
-from airflow_provider_hubassoc.models.identifiers import parse_record_id
-from airflow_provider_hubassoc.models.summary import VerifyPair
+from airflow_provider_hubassoc.models.report import (
+    ACCEPTED,
+    DONE_EARLIER,
+    SENT_STATUSES,
+    ReportUnreadableError,
+    iter_report_entries,
+    pair_line,
+)
 
 if TYPE_CHECKING:  # annotations only: a DAG file importing the sensor skips these models
+    from airflow_provider_hubassoc.models.associations import Pair
     from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationReadResult
 
-READ_CHUNK_SIZE = READ_BATCH_LIMIT
+# Report statuses a read-back verifies: what this run sent, and what an earlier attempt of it did.
+VERIFY_STATUSES: tuple[str, ...] = (*SENT_STATUSES, DONE_EARLIER)
 # How many still-present pairs a message or a trigger event shows; the count is always exact.
 STILL_PRESENT_SAMPLE_SIZE = 20
 
+Scope = Literal["report", "sample", "none"]
+# (report status, pair): the status says whether the read-back turns an `accepted` pair confirmed.
+Entry = tuple[str, "Pair"]
+LabelIndex = dict[str, set[tuple[str, int]]]
+
 
 class AssociationReader(Protocol):
-    """What the read-back needs: `HubSpotClient` and `HubSpotHook` both provide it."""
+    """What the read-back needs from `HubSpotClient` (and what test fakes provide)."""
 
-    def read_associations(
-        self,
-        from_type: str,
-        to_type: str,
-        ids: Iterable[str | int],
-        *,
-        api_version: str | None = None,
-    ) -> AssociationReadResult: ...
+    def read_associations(self, from_type: str, to_type: str, ids: list[str]) -> AssociationReadResult: ...
 
 
 @dataclass
 class ReadbackResult:
-    """The outcome of one read-back pass.
-
-    `still_present` holds every pair still visible (not a sample): callers narrow the next pass to
-    it, because a pair HubSpot shows gone stays gone (nothing of ours re-creates it).
-    """
+    """One pass: how many pairs the read-back covers, and every one still present (not a sample)."""
 
     checked: int = 0
-    still_present: list[VerifyPair] = field(default_factory=list)
-    read_errors: int = 0
+    still_present: list[Pair] = field(default_factory=list)
 
     @property
     def all_gone(self) -> bool:
@@ -55,7 +65,7 @@ class ReadbackResult:
 
     def sample(self, size: int = STILL_PRESENT_SAMPLE_SIZE) -> list[dict[str, Any]]:
         """A bounded, JSON-safe sample of the still-present pairs (for messages and events)."""
-        return [pair_to_wire(p) for p in self.still_present[:size]]
+        return [pair_line(p) for p in self.still_present[:size]]
 
     def describe(self, size: int = STILL_PRESENT_SAMPLE_SIZE) -> str:
         """One line saying what is still present, e.g. for a timeout message."""
@@ -67,32 +77,16 @@ class ReadbackResult:
         return f"{len(self.still_present)} of {self.checked} pairs still present: {shown}{tail}"
 
 
-def pair_to_wire(pair: VerifyPair) -> dict[str, Any]:
-    return pair.model_dump(mode="json", by_alias=True)
-
-
-def describe_pair(pair: VerifyPair) -> str:
-    """`1->2` for an association, `1->2 [HUBSPOT_DEFINED/279]` for labels."""
+def describe_pair(pair: Pair) -> str:
+    """`1->2` for an association, `1->2 [USER_DEFINED/36]` for labels."""
     text = f"{pair.from_id}->{pair.to_id}"
     if pair.types:
-        labels = ",".join(f"{c}/{t}" for c, t in sorted(_label_keys(pair.types)))
-        text += f" [{labels}]"
+        text += " [" + ",".join(f"{c}/{t}" for c, t in sorted(_label_keys(pair))) + "]"
     return text
 
 
-def _label_keys(types: Iterable[dict[str, Any]]) -> set[tuple[str, int]]:
-    """(category, typeId) of each label; accepts request spelling and read-back spelling."""
-    keys: set[tuple[str, int]] = set()
-    for t in types:
-        category = t.get("associationCategory", t.get("category"))
-        type_id = t.get("associationTypeId", t.get("typeId"))
-        if category is None or type_id is None:
-            raise ValueError(f"label {t!r} lacks a category or a type id")
-        keys.add((str(getattr(category, "value", category)), int(type_id)))
-    return keys
-
-
-LabelIndex = dict[str, set[tuple[str, int]]]
+def _label_keys(pair: Pair) -> set[tuple[str, int]]:
+    return {(t.category.value, t.type_id) for t in pair.types}
 
 
 def index_labels(records: Sequence[AssociatedRecord]) -> LabelIndex:
@@ -101,38 +95,33 @@ def index_labels(records: Sequence[AssociatedRecord]) -> LabelIndex:
     index: LabelIndex = {}
     for record in records:
         labels = index.setdefault(record.to_object_id, set())
-        labels.update(
-            (str(getattr(t.category, "value", t.category)), t.type_id) for t in record.association_types
-        )
+        labels.update((t.category, t.type_id) for t in record.association_types)
     return index
 
 
-def is_present(pair: VerifyPair, index: LabelIndex) -> bool:
-    """Association archive: any link to `to_id` counts. Label archive: any of the archived labels.
+def is_present(pair: Pair, index: LabelIndex) -> bool:
+    """Batch archive: any link to `to_id` counts. Label archive: any of the archived labels, matched
+    exactly (category and type id), so that removing another label never passes for this one.
 
     A label archive of an unlabeled type removes the whole association; then no record is left and
     the pair is correctly seen as gone.
     """
-    labels = index.get(parse_record_id(pair.to_id, field="to id"))
+    labels = index.get(pair.to_id)
     if labels is None:
         return False
-    return not pair.types or bool(_label_keys(pair.types) & labels)
+    return not pair.types or not _label_keys(pair).isdisjoint(labels)
 
 
-def _chunks(pairs: Iterable[VerifyPair], max_from_ids: int) -> Iterator[list[tuple[str, VerifyPair]]]:
-    """Consecutive pairs, keyed by canonical from id, grouped to at most `max_from_ids` from ids.
-
-    Streams: a 100k-line report is never held in memory at once.
-    """
-    chunk: list[tuple[str, VerifyPair]] = []
+def _chunks(pairs: Iterable[Pair], max_from_ids: int) -> Iterator[list[Pair]]:
+    """Consecutive pairs grouped to at most `max_from_ids` distinct from ids (streamed)."""
+    chunk: list[Pair] = []
     from_ids: set[str] = set()
     for pair in pairs:
-        from_id = parse_record_id(pair.from_id, field="from id")
-        if from_id not in from_ids and len(from_ids) >= max_from_ids:
+        if pair.from_id not in from_ids and len(from_ids) >= max_from_ids:
             yield chunk
             chunk, from_ids = [], set()
-        chunk.append((from_id, pair))
-        from_ids.add(from_id)
+        chunk.append(pair)
+        from_ids.add(pair.from_id)
     if chunk:
         yield chunk
 
@@ -141,32 +130,79 @@ def find_still_present(
     reader: AssociationReader,
     from_type: str,
     to_type: str,
-    pairs: Iterable[VerifyPair],
+    pairs: Iterable[Pair],
     *,
-    api_version: str | None = None,
-    chunk_size: int = READ_CHUNK_SIZE,
+    chunk_size: int = READ_BATCH_LIMIT,
 ) -> ReadbackResult:
-    """Read `pairs` back, one batch read per at most `chunk_size` from ids, and return what is left.
-
-    A from id missing from the read result has no associations left (HubSpot reports such inputs
-    as per-input errors in a 207, counted in `read_errors`). HTTP failures raise the client's
-    typed errors; the caller decides whether they are fatal.
-    """
-    if not 1 <= chunk_size <= READ_CHUNK_SIZE:
-        raise ValueError(f"chunk_size must be between 1 and {READ_CHUNK_SIZE}, got {chunk_size}")
+    """Read `pairs` back, one batch read per at most `chunk_size` from ids (the client follows the
+    pages), and return what is left. HTTP failures raise the client's typed errors."""
+    if not 1 <= chunk_size <= READ_BATCH_LIMIT:
+        raise ValueError(f"chunk_size must be between 1 and {READ_BATCH_LIMIT}, got {chunk_size}")
     result = ReadbackResult()
     for chunk in _chunks(pairs, chunk_size):
-        ids = list(dict.fromkeys(from_id for from_id, _ in chunk))
-        read = reader.read_associations(from_type, to_type, ids, api_version=api_version)
-        result.read_errors += len(read.errors)
+        ids = list(dict.fromkeys(pair.from_id for pair in chunk))
+        read = reader.read_associations(from_type, to_type, ids)
         indexes = {from_id: index_labels(records) for from_id, records in read.associations.items()}
-        for from_id, pair in chunk:
-            result.checked += 1
-            if is_present(pair, indexes.get(from_id, {})):
-                result.still_present.append(pair)
+        result.checked += len(chunk)
+        result.still_present.extend(p for p in chunk if is_present(p, indexes.get(p.from_id, {})))
     return result
 
 
-def bounded(pairs: Iterable[VerifyPair], limit: int | None) -> list[VerifyPair]:
-    """At most `limit` pairs (all of them when `limit` is None)."""
-    return list(pairs if limit is None else islice(pairs, limit))
+@dataclass
+class ReadbackPlan:
+    """What to read back and what is still left: the state a sensor keeps between pokes and hands
+    to its trigger.
+
+    `report_path` names every pair the run sent; `sample` (`(status, pair)` entries) stands in when
+    there is no report or it cannot be read here. After the first pass, `pending` holds what was
+    still present, `checked` the size of the whole read-back, and `accepted` how many of its pairs
+    the run had left `accepted` (all of them are confirmed once the read-back shows them gone).
+    """
+
+    from_type: str
+    to_type: str
+    report_path: str | None = None
+    sample: list[Entry] | None = None
+    pending: list[Pair] | None = None
+    checked: int | None = None
+    accepted: int = 0
+    scope: Scope = "none"
+    fallback_reason: str | None = None  # why the sample stands in for an unreadable report
+
+    def __post_init__(self) -> None:
+        if self.scope == "none":
+            self.scope = "report" if self.report_path else "sample"
+
+    def read_back(self, reader: AssociationReader) -> ReadbackResult:
+        """One pass (blocking); afterwards `pending` holds only what is still present.
+
+        Raises `ReportUnreadableError` when the report cannot be read and there is no sample.
+        """
+        if self.pending is not None:
+            result = find_still_present(reader, self.from_type, self.to_type, self.pending)
+        else:
+            result = self._first_pass(reader)
+        self.checked = result.checked if self.checked is None else self.checked
+        self.pending = result.still_present
+        return ReadbackResult(self.checked, result.still_present)
+
+    def _first_pass(self, reader: AssociationReader) -> ReadbackResult:
+        if self.scope == "report" and self.report_path is not None:
+            try:
+                return self._read_entries(reader, iter_report_entries(self.report_path, VERIFY_STATUSES))
+            except ReportUnreadableError as err:
+                if self.sample is None:
+                    raise
+                self.fallback_reason = f"{err}; reading back the summary's sample instead"
+                self.scope = "sample"
+        return self._read_entries(reader, self.sample or [])
+
+    def _read_entries(self, reader: AssociationReader, entries: Iterable[Entry]) -> ReadbackResult:
+        self.accepted = 0
+
+        def pairs() -> Iterator[Pair]:
+            for status, pair in entries:
+                self.accepted += status == ACCEPTED
+                yield pair
+
+        return find_still_present(reader, self.from_type, self.to_type, pairs())

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator
 from typing import IO, Any
 
 from airflow_provider_hubassoc.models.associations import AssociationType, Pair
-from airflow_provider_hubassoc.models.identifiers import parse_record_id
+from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
 
 # Line kinds.
 KIND_HEADER = "header"
@@ -62,7 +62,11 @@ def iter_report_entries(path: str, statuses: Collection[str] = SENT_STATUSES) ->
             continue
         status = pair_status(obj)
         if status in wanted:
-            yield status, _pair_of(obj, f"{path} line {number}")
+            try:
+                pair = pair_of_line(obj, f"report {path!r} line {number}")
+            except InputValidationError as err:
+                raise ReportUnreadableError(str(err)) from None
+            yield status, pair
 
 
 def pair_status(line: dict[str, Any]) -> str:
@@ -82,18 +86,26 @@ def read_report_line(path: str, kind: str) -> dict[str, Any] | None:
     return found
 
 
-def _pair_of(line: dict[str, Any], where: str) -> Pair:
+def pair_line(pair: Pair, status: str | None = None) -> dict[str, Any]:
+    """A pair as report lines and trigger kwargs show it; `status` added when given."""
+    line: dict[str, Any] = {"fromId": pair.from_id, "toId": pair.to_id, "types": pair.types_wire()}
+    if status is not None:
+        line["status"] = status
+    return line
+
+
+def pair_of_line(line: dict[str, Any], where: str = "pair") -> Pair:
+    """The inverse of `pair_line`: ids canonical, labels sorted and unique. Raises
+    `InputValidationError` naming `where` for a line that is not a pair of ours."""
     try:
-        types = tuple(
-            sorted({AssociationType.model_validate(t) for t in line.get("types") or ()}, key=_type_key)
-        )
+        labels = {AssociationType.model_validate(t) for t in line.get("types") or ()}
         return Pair(
             from_id=parse_record_id(line["fromId"], field="fromId"),
             to_id=parse_record_id(line["toId"], field="toId"),
-            types=types,
+            types=tuple(sorted(labels, key=_type_key)),
         )
     except (KeyError, TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
-        raise ReportUnreadableError(f"{where}: not a report pair line ({_short(err)})") from None
+        raise InputValidationError(f"{where}: not a pair ({_short(err)})") from None
 
 
 def _type_key(t: AssociationType) -> tuple[str, int]:

@@ -10,39 +10,42 @@ from __future__ import annotations
 import ast
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
-from airflow.sdk.exceptions import (
+from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    BaseSensorOperator,
+    Context,
+    PokeReturnValue,
+    conf,
 )
-from pydantic import ValidationError
 
-from airflow_provider_hubassoc.client.errors import HubSpotError
-from airflow_provider_hubassoc.client.readback import (
-    AssociationReader,
-    ReadbackResult,
-    bounded,
-    find_still_present,
-    pair_to_wire,
-)
-from airflow_provider_hubassoc.models.responses import BatchStatus
-from airflow_provider_hubassoc.models.summary import VERIFY_SAMPLE_SIZE, ArchiveSummary, VerifyPair
+from airflow_provider_hubassoc.models.report import ACCEPTED, CONFIRMED, pair_line, pair_of_line
+from airflow_provider_hubassoc.models.summary import VERIFY_SAMPLE_SIZE, ArchiveSummary
+
+if TYPE_CHECKING:
+    from airflow_provider_hubassoc.client.readback import AssociationReader, ReadbackPlan, ReadbackResult
+    from airflow_provider_hubassoc.models.associations import Pair
 
 # Up to this many still-present pairs are handed to the trigger inline; beyond, the report path.
 TRIGGER_INLINE_PAIRS = 1000
 # Extra time Airflow grants a deferred task past the trigger's own deadline, so that the trigger's
 # final check and its "still present" message win over Airflow's generic deferral timeout.
 DEFER_GRACE_S = 60.0
+# A read-back is worth repeating about once a minute. In reschedule mode a poke interval under
+# about 10 s races Airflow 3.3's task supervisor (a task that just finished its try is seen
+# `queued`, then failed), so reschedule mode never waits less than RESCHEDULE_MIN_POKE_S.
+DEFAULT_POKE_INTERVAL_S = 60.0
+RESCHEDULE_MIN_POKE_S = 10.0
 
 Action = Literal["fail", "verify", "done"]
-Scope = Literal["report", "sample", "none"]
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,13 @@ def evaluate_summary(summary: ArchiveSummary, *, verify: bool = True) -> StatusV
     """
     if summary.dry_run:
         return StatusVerdict("done", "dry run: nothing was archived")
-    counts: dict[BatchStatus, int] = {}
-    for name, count in summary.batch_statuses.items():
-        try:
-            status = BatchStatus(name)
-        except ValueError:
-            continue  # unknown status names carry no policy; failed pairs are in the totals
-        counts[status] = counts.get(status, 0) + count
-    if counts.get(BatchStatus.CANCELED, 0) > 0:
-        return StatusVerdict("fail", f"{counts[BatchStatus.CANCELED]} batch(es) were CANCELED by HubSpot")
+    counts = summary.batch_statuses  # unknown status names carry no policy
+    if counts.get("CANCELED", 0) > 0:
+        return StatusVerdict("fail", f"{counts['CANCELED']} batch(es) were CANCELED by HubSpot")
     exceeded = summary.error_policy_breach()
     if exceeded:
         return StatusVerdict("fail", exceeded)
-    unfinished = counts.get(BatchStatus.PENDING, 0) + counts.get(BatchStatus.PROCESSING, 0)
+    unfinished = counts.get("PENDING", 0) + counts.get("PROCESSING", 0)
     if unfinished:
         return StatusVerdict(
             "verify",
@@ -122,8 +119,8 @@ def parse_summary(value: Any) -> ArchiveSummary:
         raise AirflowFailException(f"expected an archive summary dict, got {type(value).__name__}")
     try:
         return ArchiveSummary.from_xcom(dict(value))
-    except ValidationError as err:
-        raise AirflowFailException(f"not an archive summary: {err}") from None
+    except ValueError as err:  # pydantic's ValidationError, or a verify sample pair that is not one
+        raise AirflowFailException(f"not an archive summary: {str(err)[:1500]}") from None
 
 
 class HubSpotBatchStatusSensor(BaseSensorOperator):
@@ -135,12 +132,14 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
     :param verify: read back COMPLETE batches (PENDING/PROCESSING ones are always read back).
     :param max_pairs_to_verify: bound of the read-back in sample mode.
     :param deferrable: wait in the triggerer (`HubSpotBatchStatusTrigger`) instead of a worker.
+    :param poke_interval: seconds between read-backs (default 60; at least 10 in reschedule mode).
 
     Read-back scope: when the summary has a `reportPath` and the file is readable, every pair the
-    report marks `done` is read back, since only the report lists them all. Otherwise the
-    summary's `verifySample` (at most `max_pairs_to_verify` pairs) is read back: the XCom is kept
-    small, so a sample is all it can carry; it catches a systemic failure, not a single pair.
-    Reads are chunked to 1,000 from ids and go through the hook, hence its rate governor.
+    run sent (`confirmed` or `accepted` in the report, or done by an earlier attempt) is read
+    back, since only the report lists them all. Otherwise the summary's `verifySample` (at most
+    `max_pairs_to_verify` pairs) is read back: the XCom is kept small, so a sample is all it can
+    carry; it catches a systemic failure, not a single pair. The XCom says how many pairs were
+    verified and how many of them the run had left `accepted` (now confirmed).
     """
 
     template_fields: Sequence[str] = ("summary", "archive_task_id", "hubspot_conn_id")
@@ -155,7 +154,7 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
         verify: bool = True,
         max_pairs_to_verify: int | None = VERIFY_SAMPLE_SIZE,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poke_interval: timedelta | float = 30,
+        poke_interval: timedelta | float = DEFAULT_POKE_INTERVAL_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -163,18 +162,25 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
             raise ValueError("HubSpotBatchStatusSensor needs exactly one of summary and archive_task_id")
         if max_pairs_to_verify is not None and max_pairs_to_verify < 1:
             raise ValueError(f"max_pairs_to_verify must be at least 1, got {max_pairs_to_verify}")
+        if self.mode == "reschedule" and self.poke_interval < RESCHEDULE_MIN_POKE_S:
+            warnings.warn(
+                f"{self.task_id}: poke_interval {self.poke_interval:g} s is raised to "
+                f"{RESCHEDULE_MIN_POKE_S:g} s: in reschedule mode a shorter interval races Airflow's "
+                "task supervisor and can fail the task",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.poke_interval = RESCHEDULE_MIN_POKE_S
         self.summary = summary
         self.archive_task_id = archive_task_id
         self.hubspot_conn_id = hubspot_conn_id
         self.verify = verify
         self.max_pairs_to_verify = max_pairs_to_verify
         self.deferrable = deferrable
-        # Per-process state: poke mode narrows later passes to what was still present.
-        self._pending: list[VerifyPair] | None = None
-        self._total: int | None = None
-        self._last: ReadbackResult | None = None
-        self._scope: Scope = "none"
+        # Per-process state: the summary, the read-back plan (narrowed poke by poke), the client.
         self._summary: ArchiveSummary | None = None
+        self._plan: ReadbackPlan | None = None
+        self._last: ReadbackResult | None = None
         self._reader: AssociationReader | None = None
         # Pulling an XCom does not order tasks: wire the archive task upstream when it is known,
         # so the sensor cannot start before the summary exists.
@@ -200,57 +206,52 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
         return self.hubspot_conn_id or summary.hubspot_conn_id
 
     def _get_reader(self, summary: ArchiveSummary) -> AssociationReader:
-        """One hook per process, so every poke's reads share its client and rate governor."""
+        """One client per process, so every poke's reads share its session and rate governor."""
         if self._reader is None:
             from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 
-            self._reader = HubSpotHook(
-                hubspot_conn_id=self._conn_id(summary), api_version=summary.api_version
-            )
+            self._reader = HubSpotHook(self._conn_id(summary), api_version=summary.api_version).get_conn()
         return self._reader
 
-    def _source(self, summary: ArchiveSummary) -> tuple[Scope, Iterable[VerifyPair]]:
-        """Pairs of the next pass: the report (else the sample), narrowed to what was still present."""
-        scope: Scope = "report" if summary.report_path else "sample"
-        if self._pending is not None:
-            return self._scope, self._pending
-        if summary.report_path:
-            from airflow_provider_hubassoc.triggers.batch_status import report_pairs
+    def _get_plan(self, summary: ArchiveSummary) -> ReadbackPlan:
+        """The report (with the sample as its stand-in), or the sample alone; built once."""
+        if self._plan is None:
+            from airflow_provider_hubassoc.client.readback import ReadbackPlan
 
-            return scope, report_pairs(summary.report_path)
-        return scope, bounded(summary.verify_sample, self.max_pairs_to_verify)
+            self._plan = ReadbackPlan(
+                summary.from_object_type,
+                summary.to_object_type,
+                report_path=summary.report_path,
+                sample=sample_entries(summary, self.max_pairs_to_verify),
+            )
+        return self._plan
 
     # -- one check ------------------------------------------------------------------------------
 
     def _read_back(self, summary: ArchiveSummary) -> ReadbackResult | None:
         """One pass; None when a transient HubSpot error says "try again at the next poke"."""
-        self._scope, pairs = self._source(summary)
-        reader = self._get_reader(summary)
-        args = (summary.from_object_type, summary.to_object_type)
+        from airflow_provider_hubassoc.client.errors import HubSpotError
+
+        plan = self._get_plan(summary)
         try:
-            try:
-                result = find_still_present(reader, *args, pairs, api_version=summary.api_version)
-            except FileNotFoundError:
-                self.log.warning(
-                    "Report %s is not readable here; reading back the summary's sample instead",
-                    summary.report_path,
-                )
-                self._scope = "sample"
-                sample = bounded(summary.verify_sample, self.max_pairs_to_verify)
-                result = find_still_present(reader, *args, sample, api_version=summary.api_version)
+            self._last = plan.read_back(self._get_reader(summary))
         except HubSpotError as err:
             if err.fatal:
                 raise AirflowFailException(f"read-back failed: {err}") from err
             self.log.warning("Read-back failed, retrying at the next poke: %s", err)
             return None
-        self._total = result.checked if self._total is None else self._total
-        self._pending = result.still_present
-        self._last = replace(result, checked=self._total)
+        if plan.fallback_reason:
+            self.log.warning("%s", plan.fallback_reason)
         return self._last
 
     def _xcom(self, reason: str) -> dict[str, Any]:
-        checked = self._last.checked if self._last is not None else 0
-        return {"verified": checked, "scope": self._scope, "reason": reason}
+        plan, last = self._plan, self._last
+        return {
+            "verified": last.checked if last is not None else 0,
+            "scope": plan.scope if plan is not None else "none",
+            "acceptedConfirmed": plan.accepted if plan is not None and last is not None else 0,
+            "reason": reason,
+        }
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         summary = self._load_summary(context)
@@ -264,16 +265,17 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
         if result is None:
             return False
         if result.all_gone:
-            message = f"{verdict.reason}: all {result.checked} pairs ({self._scope}) are gone"
+            scope = self._plan.scope if self._plan is not None else "none"
+            message = f"{verdict.reason}: all {result.checked} pairs ({scope}) are gone"
             self.log.info("%s", message)
             return PokeReturnValue(is_done=True, xcom_value=self._xcom(message))
         self.log.info("Waiting: %s", result.describe(5))
         return False
 
     def _still_present_message(self) -> str:
-        if self._last is None:
+        if self._last is None or self._plan is None:
             return "no read-back succeeded"
-        return f"{self._scope} read-back: {self._last.describe()}"
+        return f"{self._plan.scope} read-back: {self._last.describe()}"
 
     # -- modes ----------------------------------------------------------------------------------
 
@@ -300,19 +302,6 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
         summary = self._load_summary(context)
-        pending = self._pending
-        kwargs: dict[str, Any] = {}
-        if (
-            summary.report_path
-            and self._scope == "report"
-            and (pending is None or len(pending) > TRIGGER_INLINE_PAIRS)
-        ):
-            kwargs["report_path"] = summary.report_path  # trigger kwargs live in the database
-        elif pending is not None:
-            kwargs["pairs"] = [pair_to_wire(p) for p in pending]
-        else:  # the first read failed transiently: the trigger starts from the bounded sample
-            sample = bounded(summary.verify_sample, self.max_pairs_to_verify)
-            kwargs["pairs"] = [pair_to_wire(p) for p in sample]
         deadline = started + self.timeout
         self.defer(
             trigger=HubSpotBatchStatusTrigger(
@@ -322,9 +311,7 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
                 api_version=summary.api_version,
                 deadline=deadline,
                 poll_interval=max(self.poke_interval, 1.0),
-                scope=self._scope,
-                total_pairs=self._total,
-                **kwargs,
+                **trigger_pairs(self._get_plan(summary)),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=max(deadline - time.time(), 0.0) + self.poke_interval + DEFER_GRACE_S),
@@ -335,9 +322,44 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
         status, message = event.get("status"), str(event.get("message", ""))
         if status == "success":
             self.log.info("%s", message)
-            return {"verified": event.get("checked", 0), "scope": event.get("scope"), "reason": message}
+            return {
+                "verified": event.get("checked", 0),
+                "scope": event.get("scope"),
+                "acceptedConfirmed": event.get("accepted", 0),
+                "reason": message,
+            }
         if status == "timeout":
             raise AirflowSensorTimeout(message)
         if event.get("fatal"):
             raise AirflowFailException(message)
         raise AirflowException(message)
+
+
+def sample_entries(summary: ArchiveSummary, limit: int | None) -> list[tuple[str, Pair]]:
+    """The summary's verify sample as `(status, pair)`, at most `limit` of them.
+
+    A sample entry may name its status; otherwise it is inferred from the totals when they leave
+    no doubt (all sent pairs accepted, or none), and taken as `confirmed` when they do.
+    """
+    totals = summary.totals
+    all_accepted = totals.accepted and not (totals.confirmed or totals.done_earlier)
+    default = ACCEPTED if all_accepted else CONFIRMED
+    entries = summary.verify_sample if limit is None else summary.verify_sample[:limit]
+    try:
+        return [(str(e.get("status") or default), pair_of_line(e, "verifySample")) for e in entries]
+    except ValueError as err:
+        raise AirflowFailException(f"not an archive summary: {err}") from None
+
+
+def trigger_pairs(plan: ReadbackPlan) -> dict[str, Any]:
+    """The trigger kwargs that carry the plan: its still-present pairs inline when they are few,
+    else the report path (trigger kwargs live in the metadata database); plus the sample, which
+    stands in for a report the triggerer cannot read, and the counts of the passes made so far."""
+    sample = [pair_line(p, status) for status, p in plan.sample or []]
+    kwargs: dict[str, Any] = {"scope": plan.scope, "total_pairs": plan.checked, "accepted_pairs": None}
+    pending = plan.pending
+    if plan.scope == "report" and (pending is None or len(pending) > TRIGGER_INLINE_PAIRS):
+        return {**kwargs, "report_path": plan.report_path, "fallback_pairs": sample}
+    if pending is None:  # the first read failed transiently: the trigger starts from the sample
+        return {**kwargs, "pairs": sample}
+    return {**kwargs, "pairs": [pair_line(p) for p in pending], "accepted_pairs": plan.accepted}

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import replace
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_hubassoc.client.errors import HubSpotError
-from airflow_provider_hubassoc.client.readback import (
-    STILL_PRESENT_SAMPLE_SIZE,
-    AssociationReader,
-    ReadbackResult,
-    find_still_present,
-)
-from airflow_provider_hubassoc.models.summary import VerifyPair
+if TYPE_CHECKING:
+    from airflow_provider_hubassoc.client.readback import ReadbackPlan, ReadbackResult
+    from airflow_provider_hubassoc.models.associations import Pair
 
-# Report pair statuses that were archived and must be read back as gone.
-REPORT_STATUSES: tuple[str, ...] = ("done",)
+_T = TypeVar("_T")
 
-
-def report_pairs(report_path: str) -> Iterator[VerifyPair]:
-    """Every archived pair of a JSONL report, streamed (the reader belongs to the operators)."""
-    from airflow_provider_hubassoc.operators.report import iter_report_pairs
-
-    return iter_report_pairs(report_path, statuses=REPORT_STATUSES)
+# A pass that starts at or after the deadline (the final check) still gets this long.
+FINAL_PASS_S = 5.0
 
 
 class HubSpotBatchStatusTrigger(BaseTrigger):
@@ -35,13 +26,20 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
 
     Its kwargs are stored in the metadata database, so it carries either a small list of `pairs`
     or the `report_path` to stream them from, never 100k inline pairs; and the connection id,
-    never a token. Each pass runs the blocking read-back in a thread (`asyncio.to_thread`), so the
-    triggerer's event loop is never blocked. After the first pass only the pairs still present are
-    re-read. The last check happens at or after `deadline` (epoch seconds) before a timeout is
-    reported, so a pair that vanished during the last interval does not cause a false timeout.
+    never a token. `fallback_pairs` (the summary's verify sample) stand in for a report the
+    triggerer cannot read, the same rule as the sensor's. `total_pairs` / `accepted_pairs` carry
+    the counts of a first pass the sensor already made, so `pairs` are then only what was left.
 
-    The single event's payload: `status` ("success" | "timeout" | "error"), `message`, `checked`,
-    `still_present_count` (None when never read), `still_present` (a bounded sample) and `fatal`.
+    Every blocking step (connection lookup, report reading, HTTP, parsing) runs in this trigger's
+    own thread, and every pass is bounded by the deadline (`asyncio.wait_for`), so neither the
+    triggerer's event loop nor a stalled HubSpot reply can hold the event back. The last check
+    happens at the deadline, so a pair that vanished during the last interval does not cause a
+    false timeout.
+
+    The single event's payload: `status` ("success" | "timeout" | "error"), `message`, `scope`,
+    `checked`, `accepted` (pairs the run left `accepted` that the read-back confirmed: set on
+    success), `still_present_count` (None when never read), `still_present` (a bounded sample)
+    and `fatal`.
     """
 
     def __init__(
@@ -54,9 +52,11 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
         api_version: str | None = None,
         pairs: list[dict[str, Any]] | None = None,
         report_path: str | None = None,
+        fallback_pairs: list[dict[str, Any]] | None = None,
         poll_interval: float = 60.0,
         scope: str = "sample",
         total_pairs: int | None = None,
+        accepted_pairs: int | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if (pairs is None) == (report_path is None):
@@ -70,13 +70,18 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
         self.api_version = api_version
         self.pairs = pairs
         self.report_path = report_path
+        self.fallback_pairs = fallback_pairs
         self.poll_interval = float(poll_interval)
         self.scope = scope
-        self.total_pairs = total_pairs  # pairs the sensor already read back, for counts in messages
-        # Seams for tests (a fake clock); never serialized.
+        self.total_pairs = total_pairs
+        self.accepted_pairs = accepted_pairs
+        # Seams for tests (a fake clock, a fake reader); never serialized.
         self._now: Callable[[], float] = time.time
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self._reader: AssociationReader | None = None
+        self._reader: Any = None
+        self._plan: ReadbackPlan | None = None
+        self._fallback_logged = False
+        self._executor: ThreadPoolExecutor | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -89,103 +94,140 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
                 "api_version": self.api_version,
                 "pairs": self.pairs,
                 "report_path": self.report_path,
+                "fallback_pairs": self.fallback_pairs,
                 "poll_interval": self.poll_interval,
                 "scope": self.scope,
                 "total_pairs": self.total_pairs,
+                "accepted_pairs": self.accepted_pairs,
             },
         )
 
-    def _get_reader(self) -> AssociationReader:
-        """The hook (its rate governor included), built once, in the worker thread."""
+    # -- blocking steps, run in the trigger's thread ------------------------------------------------
+
+    def _build_plan(self) -> ReadbackPlan:
+        from airflow_provider_hubassoc.client.readback import ReadbackPlan
+        from airflow_provider_hubassoc.models.report import pair_of_line
+
+        def entries(lines: list[dict[str, Any]] | None) -> list[tuple[str, Pair]] | None:
+            return None if lines is None else [(str(p.get("status")), pair_of_line(p)) for p in lines]
+
+        plan = ReadbackPlan(
+            self.from_object_type,
+            self.to_object_type,
+            report_path=self.report_path,
+            sample=entries(self.pairs if self.report_path is None else self.fallback_pairs),
+            checked=self.total_pairs,
+        )
+        if self.pairs is not None and self.total_pairs is not None:  # the sensor's first pass is done
+            plan.pending = [pair for _, pair in plan.sample or []]
+            plan.accepted = self.accepted_pairs or 0
+        return plan
+
+    def _read_back(self) -> ReadbackResult:
+        """One pass; the first one also looks the connection up and parses the kwargs' pairs."""
+        if self._plan is None:
+            self._plan = self._build_plan()
         if self._reader is None:
             from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 
-            self._reader = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id, api_version=self.api_version)
-        return self._reader
+            self._reader = HubSpotHook(self.hubspot_conn_id, api_version=self.api_version).get_conn()
+        return self._plan.read_back(self._reader)
 
-    def _read_back(self, pending: list[VerifyPair] | None) -> ReadbackResult:
-        """Blocking: runs in a thread."""
-        source: Iterable[VerifyPair]
-        if pending is not None:
-            source = pending
-        elif self.report_path is not None:
-            source = report_pairs(self.report_path)
-        else:
-            source = [VerifyPair.model_validate(p) for p in self.pairs or []]
-        return find_still_present(
-            self._get_reader(),
-            self.from_object_type,
-            self.to_object_type,
-            source,
-            api_version=self.api_version,
-        )
+    def _close(self) -> None:
+        closer = getattr(self._reader, "close", None)
+        if callable(closer):
+            closer()  # the pooled connections of a finished trigger
+
+    async def _off_loop(self, func: Callable[[], _T], timeout: float) -> _T:
+        """`func()` in the trigger's own thread (with the caller's context, so its logs land in
+        this trigger's log); `timeout` bounds the wait: the thread ends by the client's deadline."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubassoc-readback")
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(self._executor, context.run, func)
+        return await asyncio.wait_for(future, timeout)
+
+    # -- the event loop side ------------------------------------------------------------------------
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             async for event in self._poll():
                 yield event
         finally:
-            if self._reader is not None and hasattr(self._reader, "close"):
-                self._reader.close()  # the pooled connections of a finished trigger
+            executor, self._executor = self._executor, None
+            if executor is not None:
+                executor.submit(self._close)  # runs after a pass still in flight; never waited for
+                executor.shutdown(wait=False)
 
     async def _poll(self) -> AsyncIterator[TriggerEvent]:
         """Read back until all gone or the deadline; the last pass is timed to end by the deadline."""
-        pending: list[VerifyPair] | None = None
-        total = self.total_pairs  # pairs of the first, full pass; later passes re-read fewer
         last: ReadbackResult | None = None
-        last_error: HubSpotError | None = None
-        pass_s = 0.0  # how long the last read-back took: the final pass must start that early
+        failure: str | None = None  # why the last pass gave no result
         while True:
             started = self._now()
-            try:
-                result = await asyncio.to_thread(self._read_back, pending)
-                total = result.checked if total is None else total
-                last, last_error = replace(result, checked=total), None
-            except HubSpotError as err:
-                if err.fatal:
-                    yield self._event("error", f"read-back failed: {err}", last, fatal=True)
-                    return
-                self.log.warning("Read-back failed, retrying at the next poll: %s", err)
-                last_error = err
-            except Exception as err:
-                self.log.exception("Read-back failed")
-                where = f" (report {self.report_path!r} must be readable from the triggerer)"
-                yield self._event(
-                    "error", f"read-back failed: {err!r}{where if self.report_path else ''}", last
-                )
+            outcome = await self._one_pass(max(self.deadline - started, FINAL_PASS_S), last)
+            if isinstance(outcome, TriggerEvent):
+                yield outcome
                 return
+            last, failure = (last, outcome) if isinstance(outcome, str) else (outcome, None)
             now = self._now()
-            pass_s = max(now - started, 0.0)
-            if last is not None and last_error is None:
+            if failure is None and last is not None:
                 if last.all_gone:
                     yield self._event("success", f"all {last.checked} archived pairs are gone", last)
                     return
-                pending = last.still_present
                 self.log.info("Still present: %s", last.describe(5))
+            pass_s = max(now - started, 0.0)  # the final pass must start this early
             if now + pass_s >= self.deadline:  # another pass could not finish by the deadline
-                yield self._event("timeout", self._timeout_message(last, last_error), last)
+                yield self._event("timeout", self._timeout_message(last, failure), last)
                 return
             await self._sleep(min(self.poll_interval, self.deadline - now - pass_s))
 
-    def _timeout_message(self, last: ReadbackResult | None, last_error: HubSpotError | None) -> str:
-        parts = [f"timed out waiting for HubSpot to show the archived pairs gone ({self.scope} read-back)"]
+    async def _one_pass(
+        self, bound: float, last: ReadbackResult | None
+    ) -> ReadbackResult | str | TriggerEvent:
+        """A pass bounded by `bound` seconds: its result, why it gave none, or the final error event."""
+        from airflow_provider_hubassoc.client.errors import HubSpotError
+        from airflow_provider_hubassoc.models.report import ReportUnreadableError
+
+        try:
+            result = await self._off_loop(self._read_back, bound)
+        except HubSpotError as err:
+            if err.fatal:
+                return self._event("error", f"read-back failed: {err}", last, fatal=True)
+            self.log.warning("Read-back failed, retrying at the next poll: %s", err)
+            return f"the last read-back failed: {err}"
+        except TimeoutError:
+            return f"the last read-back did not finish within {bound:.1f} s"
+        except ReportUnreadableError as err:
+            where = "it must be readable from the triggerer, or the sensor must pass the sample"
+            return self._event("error", f"read-back failed: {err} ({where})", last)
+        if self._plan is not None and self._plan.fallback_reason and not self._fallback_logged:
+            self.log.warning("%s", self._plan.fallback_reason)
+            self._fallback_logged = True
+        return result
+
+    def _timeout_message(self, last: ReadbackResult | None, failure: str | None) -> str:
+        scope = self._plan.scope if self._plan is not None else self.scope
+        parts = [f"timed out waiting for HubSpot to show the archived pairs gone ({scope} read-back)"]
         if last is not None:
             parts.append(last.describe())
-        if last_error is not None:
-            parts.append(f"the last read-back failed: {last_error}")
+        if failure is not None:
+            parts.append(failure)
         return "; ".join(parts)
 
     def _event(
         self, status: str, message: str, last: ReadbackResult | None, *, fatal: bool = False
     ) -> TriggerEvent:
+        plan = self._plan
         return TriggerEvent(  # type: ignore[no-untyped-call]
             {
                 "status": status,
                 "message": message,
-                "scope": self.scope,
+                "scope": plan.scope if plan is not None else self.scope,
                 "checked": last.checked if last is not None else 0,
+                "accepted": plan.accepted if plan is not None and status == "success" else 0,
                 "still_present_count": len(last.still_present) if last is not None else None,
-                "still_present": last.sample(STILL_PRESENT_SAMPLE_SIZE) if last is not None else [],
+                "still_present": last.sample() if last is not None else [],
                 "fatal": fatal,
             }
         )

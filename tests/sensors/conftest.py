@@ -1,15 +1,10 @@
-"""Fixtures for the sensor tests: the read-back fake shared with tests/triggers."""
+"""Fixtures for the sensor tests."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "triggers"))
-
-from readback_fake import FakeReader
+from tests.support import FakeReader
 
 
 @pytest.fixture

@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout, TaskDeferred
-from readback_fake import write_report
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    TaskDeferred,
+)
 
 from airflow_provider_hubassoc.client.errors import HubSpotMissingScopesError, HubSpotRateLimitError
 from airflow_provider_hubassoc.models.summary import ArchiveSummary
@@ -21,6 +25,7 @@ from airflow_provider_hubassoc.sensors.batch_status import (
     parse_summary,
 )
 from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
+from tests.support import write_report
 
 UNLABELED = ("HUBSPOT_DEFINED", 279)
 
@@ -31,7 +36,7 @@ def summary_dict(**overrides: Any) -> dict[str, Any]:
         "fromObjectType": "contacts",
         "toObjectType": "companies",
         "apiVersion": "2026-03",
-        "totals": {"requested": 2, "done": 2, "failed": 0, "skipped": 0, "duplicates": 0},
+        "totals": {"requested": 2, "confirmed": 2, "failed": 0, "skipped": 0, "duplicates": 0},
         "batches": 1,
         "batchStatuses": {"COMPLETE": 1},
         "verifySample": [{"fromId": "1", "toId": "10"}, {"fromId": "2", "toId": "20"}],
@@ -196,14 +201,29 @@ def test_sample_is_bounded_by_max_pairs_to_verify(fake_reader: Any) -> None:
     assert fake_reader.calls == [["1", "2", "3", "4", "5"]]
 
 
-def test_report_scope_reads_every_done_pair(fake_reader: Any, tmp_path: Path) -> None:
+def test_report_scope_reads_every_sent_pair(fake_reader: Any, tmp_path: Path) -> None:
     report = tmp_path / "r.jsonl"
-    write_report(report, [(str(i), "9", "done") for i in range(1, 1501)])
+    statuses = ("confirmed", "accepted", "failed")
+    write_report(report, [(str(i), "9", statuses[i % 3]) for i in range(1, 2251)])
     sensor = make_sensor(fake_reader, summary=summary_dict(reportPath=str(report)))
     done = sensor.poke({})
     assert done
-    assert done.xcom_value == {"verified": 1500, "scope": "report", "reason": done.xcom_value["reason"]}
+    assert done.xcom_value == {
+        "verified": 1500,
+        "scope": "report",
+        "acceptedConfirmed": 750,
+        "reason": done.xcom_value["reason"],
+    }
     assert [len(c) for c in fake_reader.calls] == [1000, 500]
+
+
+def test_sample_of_an_all_accepted_run_is_confirmed(fake_reader: Any) -> None:
+    """A v4 run (every pair `accepted`, no report): the sensor says how many it confirmed."""
+    totals = {"requested": 2, "confirmed": 0, "accepted": 2}
+    done = make_sensor(fake_reader, summary=summary_dict(totals=totals)).poke({})
+    assert done
+    assert done.xcom_value["acceptedConfirmed"] == 2
+    assert done.xcom_value["verified"] == 2
 
 
 def test_unreadable_report_falls_back_to_the_sample(fake_reader: Any, tmp_path: Path) -> None:
@@ -279,6 +299,7 @@ def test_deferrable_defers_with_still_present_pairs_and_an_absolute_deadline(fak
     assert kwargs["report_path"] is None
     assert kwargs["poll_interval"] == 20
     assert kwargs["total_pairs"] == 2  # counts in the trigger's messages cover the whole read-back
+    assert kwargs["accepted_pairs"] == 0
     assert (kwargs["from_object_type"], kwargs["to_object_type"], kwargs["api_version"]) == (
         "contacts",
         "companies",
@@ -288,7 +309,7 @@ def test_deferrable_defers_with_still_present_pairs_and_an_absolute_deadline(fak
 
 def test_deferrable_hands_a_large_remainder_over_as_the_report_path(fake_reader: Any, tmp_path: Path) -> None:
     report = tmp_path / "r.jsonl"
-    write_report(report, [(str(i), "9", "done") for i in range(1, TRIGGER_INLINE_PAIRS + 2)])
+    write_report(report, [(str(i), "9", "accepted") for i in range(1, TRIGGER_INLINE_PAIRS + 2)])
     fake_reader.edges = {(str(i), "9"): {UNLABELED} for i in range(1, TRIGGER_INLINE_PAIRS + 2)}
     sensor = make_sensor(
         fake_reader, deferrable=True, hubspot_conn_id="override", summary=summary_dict(reportPath=str(report))
@@ -300,14 +321,19 @@ def test_deferrable_hands_a_large_remainder_over_as_the_report_path(fake_reader:
     assert kwargs["report_path"] == str(report)
     assert kwargs["scope"] == "report"
     assert kwargs["hubspot_conn_id"] == "override"
+    # the sample stands in should the triggerer be unable to read the report
+    assert kwargs["fallback_pairs"] == [
+        {"fromId": "1", "toId": "10", "types": None, "status": "confirmed"},
+        {"fromId": "2", "toId": "20", "types": None, "status": "confirmed"},
+    ]
 
 
 def test_execute_complete(fake_reader: Any) -> None:
     sensor = make_sensor(fake_reader, deferrable=True)
     ok = sensor.execute_complete(
-        {}, {"status": "success", "message": "gone", "checked": 7, "scope": "report"}
+        {}, {"status": "success", "message": "gone", "checked": 7, "scope": "report", "accepted": 3}
     )
-    assert ok == {"verified": 7, "scope": "report", "reason": "gone"}
+    assert ok == {"verified": 7, "scope": "report", "acceptedConfirmed": 3, "reason": "gone"}
     with pytest.raises(AirflowSensorTimeout, match="still present: 2->20"):
         sensor.execute_complete({}, {"status": "timeout", "message": "1 of 2 pairs still present: 2->20"})
     with pytest.raises(AirflowFailException, match="auth"):

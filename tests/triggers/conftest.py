@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from readback_fake import FakeReader
+
+from tests.support import FakeReader
 
 
 @pytest.fixture

@@ -11,29 +11,16 @@ from typing import Any
 import pytest
 from airflow.sdk.module_loading import import_string
 from airflow.triggers.base import TriggerEvent
-from readback_fake import write_report
 
 from airflow_provider_hubassoc.client.errors import HubSpotAuthError, HubSpotServerError
 from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
+from tests.support import AsyncFakeClock, write_report
 
-START = 1_000_000.0
+START = AsyncFakeClock.START
 UNLABELED = ("HUBSPOT_DEFINED", 279)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = START
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-
-def make_trigger(reader: Any, clock: FakeClock, **overrides: Any) -> HubSpotBatchStatusTrigger:
+def make_trigger(reader: Any, clock: AsyncFakeClock, **overrides: Any) -> HubSpotBatchStatusTrigger:
     kwargs: dict[str, Any] = {
         "hubspot_conn_id": "hubspot_default",
         "from_object_type": "contacts",
@@ -79,7 +66,14 @@ def remove_after(reads: int, *pairs: tuple[str, str]) -> Any:
                 }
             ]
         },
-        {"pairs": None, "report_path": "/data/report.jsonl", "scope": "report", "total_pairs": 150_000},
+        {
+            "pairs": None,
+            "report_path": "/data/report.jsonl",
+            "fallback_pairs": [{"fromId": "1", "toId": "2", "types": None, "status": "accepted"}],
+            "scope": "report",
+            "total_pairs": 150_000,
+            "accepted_pairs": 1_000,
+        },
     ],
 )
 def test_serialize_round_trip(variant: dict[str, Any]) -> None:
@@ -91,9 +85,11 @@ def test_serialize_round_trip(variant: dict[str, Any]) -> None:
         "api_version": "v4",
         "pairs": None,
         "report_path": None,
+        "fallback_pairs": None,
         "poll_interval": 15.0,
         "scope": "sample",
         "total_pairs": None,
+        "accepted_pairs": None,
         **variant,
     }
     classpath, serialized = HubSpotBatchStatusTrigger(**kwargs).serialize()
@@ -119,7 +115,7 @@ def test_needs_exactly_one_pair_source() -> None:
 
 
 def test_success_at_once_yields_one_event_and_reads_off_the_loop(fake_reader: Any) -> None:
-    clock = FakeClock()
+    clock = AsyncFakeClock()
     events = run_all(make_trigger(fake_reader, clock))
 
     assert len(events) == 1
@@ -133,7 +129,7 @@ def test_success_at_once_yields_one_event_and_reads_off_the_loop(fake_reader: An
 def test_waits_then_succeeds_and_rereads_only_what_was_left(fake_reader: Any) -> None:
     fake_reader.edges = {("1", "10"): {UNLABELED}, ("2", "20"): {UNLABELED}}
     fake_reader.on_read = remove_after(3, ("1", "10"), ("2", "20"))
-    clock = FakeClock()
+    clock = AsyncFakeClock()
     trigger = make_trigger(fake_reader, clock, deadline=START + 100)
 
     events = run_all(trigger)
@@ -147,7 +143,7 @@ def test_waits_then_succeeds_and_rereads_only_what_was_left(fake_reader: Any) ->
 def test_only_still_present_pairs_are_reread(fake_reader: Any) -> None:
     fake_reader.edges = {("2", "20"): {UNLABELED}}
     fake_reader.on_read = remove_after(2, ("2", "20"))
-    events = run_all(make_trigger(fake_reader, FakeClock(), deadline=START + 100))
+    events = run_all(make_trigger(fake_reader, AsyncFakeClock(), deadline=START + 100))
 
     assert events[0].payload["status"] == "success"
     assert fake_reader.calls == [["1", "2"], ["2"]]
@@ -156,7 +152,7 @@ def test_only_still_present_pairs_are_reread(fake_reader: Any) -> None:
 
 def test_timeout_after_a_final_check_at_the_deadline(fake_reader: Any) -> None:
     fake_reader.edges = {("2", "20"): {UNLABELED}}
-    clock = FakeClock()
+    clock = AsyncFakeClock()
 
     events = run_all(make_trigger(fake_reader, clock))  # deadline START + 25, poll 10
 
@@ -174,13 +170,13 @@ def test_timeout_after_a_final_check_at_the_deadline(fake_reader: Any) -> None:
 def test_final_check_at_the_deadline_can_still_succeed(fake_reader: Any) -> None:
     fake_reader.edges = {("2", "20"): {UNLABELED}}
     fake_reader.on_read = remove_after(4, ("2", "20"))  # gone exactly at the final check
-    events = run_all(make_trigger(fake_reader, FakeClock()))
+    events = run_all(make_trigger(fake_reader, AsyncFakeClock()))
     assert [e.payload["status"] for e in events] == ["success"]
 
 
 def test_deadline_already_past_still_checks_once(fake_reader: Any) -> None:
     fake_reader.edges = {("1", "10"): {UNLABELED}}
-    clock = FakeClock()
+    clock = AsyncFakeClock()
     events = run_all(make_trigger(fake_reader, clock, deadline=START - 5))
     assert [e.payload["status"] for e in events] == ["timeout"]
     assert len(fake_reader.calls) == 1
@@ -192,7 +188,7 @@ def test_fatal_error_ends_with_one_error_event(fake_reader: Any) -> None:
         raise HubSpotAuthError("token rejected", status=401)
 
     fake_reader.on_read = fail
-    events = run_all(make_trigger(fake_reader, FakeClock()))
+    events = run_all(make_trigger(fake_reader, AsyncFakeClock()))
     assert len(events) == 1
     assert events[0].payload["status"] == "error"
     assert events[0].payload["fatal"] is True
@@ -205,7 +201,7 @@ def test_transient_error_is_retried_at_the_next_poll(fake_reader: Any) -> None:
             raise HubSpotServerError("bad gateway", status=502)
 
     fake_reader.on_read = flaky
-    clock = FakeClock()
+    clock = AsyncFakeClock()
     events = run_all(make_trigger(fake_reader, clock))
     assert [e.payload["status"] for e in events] == ["success"]
     assert clock.sleeps == [10.0]
@@ -216,7 +212,7 @@ def test_transient_error_on_the_final_check_is_named_in_the_timeout(fake_reader:
         raise HubSpotServerError("bad gateway", status=502)
 
     fake_reader.on_read = always
-    events = run_all(make_trigger(fake_reader, FakeClock()))
+    events = run_all(make_trigger(fake_reader, AsyncFakeClock()))
     assert [e.payload["status"] for e in events] == ["timeout"]
     assert "the last read-back failed: bad gateway" in events[0].payload["message"]
     assert events[0].payload["still_present_count"] is None
@@ -224,35 +220,58 @@ def test_transient_error_on_the_final_check_is_named_in_the_timeout(fake_reader:
 
 def test_report_path_reads_every_done_pair(fake_reader: Any, tmp_path: Path) -> None:
     report = tmp_path / "report.jsonl"
-    write_report(report, [("1", "10", "done"), ("2", "20", "failed"), ("3", "30", "done")])
+    write_report(report, [("1", "10", "confirmed"), ("2", "20", "failed"), ("3", "30", "accepted")])
     fake_reader.edges = {("3", "30"): {UNLABELED}}
     fake_reader.on_read = remove_after(2, ("3", "30"))
-    trigger = make_trigger(fake_reader, FakeClock(), pairs=None, report_path=str(report), scope="report")
+    trigger = make_trigger(fake_reader, AsyncFakeClock(), pairs=None, report_path=str(report), scope="report")
 
     events = run_all(trigger)
 
     assert events[0].payload["status"] == "success"
     assert fake_reader.calls == [["1", "3"], ["3"]]  # failed pairs are not read back
+    assert events[0].payload["accepted"] == 1  # 3->30 was accepted, and is now confirmed
 
 
-def test_unreadable_report_is_an_error_event(fake_reader: Any, tmp_path: Path) -> None:
-    trigger = make_trigger(fake_reader, FakeClock(), pairs=None, report_path=str(tmp_path / "nope.jsonl"))
+def test_unreadable_report_without_a_sample_is_an_error_event(fake_reader: Any, tmp_path: Path) -> None:
+    trigger = make_trigger(
+        fake_reader, AsyncFakeClock(), pairs=None, report_path=str(tmp_path / "nope.jsonl")
+    )
     events = run_all(trigger)
     assert [e.payload["status"] for e in events] == ["error"]
     assert "must be readable from the triggerer" in events[0].payload["message"]
     assert fake_reader.calls == []
 
 
+def test_unreadable_report_falls_back_to_the_sample_as_the_sensor_does(
+    fake_reader: Any, tmp_path: Path
+) -> None:
+    sample = [{"fromId": "1", "toId": "10", "types": None, "status": "accepted"}]
+    trigger = make_trigger(
+        fake_reader,
+        AsyncFakeClock(),
+        pairs=None,
+        report_path=str(tmp_path / "nope.jsonl"),
+        fallback_pairs=sample,
+        scope="report",
+    )
+    events = run_all(trigger)
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert events[0].payload["scope"] == "sample"
+    assert events[0].payload["accepted"] == 1
+    assert fake_reader.calls == [["1"]]
+
+
 def test_counts_include_pairs_the_sensor_already_read(fake_reader: Any) -> None:
-    events = run_all(make_trigger(fake_reader, FakeClock(), total_pairs=40))
+    events = run_all(make_trigger(fake_reader, AsyncFakeClock(), total_pairs=40, accepted_pairs=12))
     assert events[0].payload["checked"] == 40
+    assert events[0].payload["accepted"] == 12
     assert "all 40 archived pairs are gone" in events[0].payload["message"]
 
 
 def test_a_slow_read_back_is_started_early_enough_to_end_by_the_deadline(fake_reader: Any) -> None:
     """Airflow's deferral timeout must not beat the trigger's own final check and message."""
     fake_reader.edges = {("2", "20"): {UNLABELED}}
-    clock = FakeClock()
+    clock = AsyncFakeClock()
 
     def slow_pass(reader: Any) -> None:
         clock.t += 8.0  # each read-back takes 8 s (many batch reads, rate-limit waits)
