@@ -1,4 +1,4 @@
-"""The CLI as a subprocess, and HubSpot's official SDK talking to the simulator."""
+"""The CLI as a subprocess (the official SDK against the simulator: tests/contract/test_official_sdk.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import requests
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorState
-from tests.support import SimClient
+from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
 
 
 def _start_cli(ready: Path, *args: str) -> subprocess.Popen[str]:
@@ -80,46 +79,3 @@ def test_cli_refuses_non_loopback_host() -> None:
     )
     assert result.returncode == 2
     assert "loopback" in result.stderr
-
-
-def test_official_sdk_archives_against_the_simulator(simulator_factory) -> None:
-    from hubspot import HubSpot
-    from hubspot.crm.associations.v4 import (
-        AssociationSpec,
-        BatchInputPublicAssociationMultiArchive,
-        BatchInputPublicAssociationMultiPost,
-        PublicAssociationMultiArchive,
-        PublicAssociationMultiPost,
-        PublicObjectId,
-    )
-
-    state = SimulatorState()
-    state.add_association(
-        "contacts", "1", "companies", "10", [("HUBSPOT_DEFINED", 279), ("HUBSPOT_DEFINED", 1)]
-    )
-    state.add_association("contacts", "2", "companies", "20")
-    sim: Simulator = simulator_factory(None, state)
-    api = HubSpot(access_token=DEFAULT_TOKEN, host=sim.url).crm.associations.v4.batch_api
-
-    labels_input = BatchInputPublicAssociationMultiPost(
-        inputs=[
-            PublicAssociationMultiPost(
-                _from=PublicObjectId(id="1"),
-                to=PublicObjectId(id="10"),
-                types=[AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=1)],
-            )
-        ]
-    )
-    assert api.archive_labels("contacts", "companies", labels_input) is None
-    assert state.labels_of("contacts", "1", "companies", "10") == {("HUBSPOT_DEFINED", 279)}
-
-    archive_input = BatchInputPublicAssociationMultiArchive(
-        inputs=[PublicAssociationMultiArchive(_from=PublicObjectId(id="2"), to=[PublicObjectId(id="20")])]
-    )
-    assert api.archive("contacts", "companies", archive_input) is None
-    assert not state.has_association("contacts", "2", "companies", "20")
-    assert [r.path for r in sim.request_log] == [
-        "/crm/v4/associations/contacts/companies/batch/labels/archive",
-        "/crm/v4/associations/contacts/companies/batch/archive",
-    ]
-    assert SimClient(sim).read(["1"]).json()["results"][0]["to"][0]["toObjectId"] == "10"
