@@ -312,7 +312,9 @@ def pairs(*items: tuple[str, str]) -> list[Any]:
     return [Pair(f, t) for f, t in (items or (("1", "2"), ("1", "3")))]
 
 
-def label_pair(from_id: str = "1", to_id: str = "2", category: str = "USER_DEFINED", type_id: int = 36) -> Any:
+def label_pair(
+    from_id: str = "1", to_id: str = "2", category: str = "USER_DEFINED", type_id: int = 36
+) -> Any:
     """A labels-archive pair with one label."""
     from airflow_provider_hubassoc.models.associations import AssociationType, Pair
 
@@ -449,6 +451,7 @@ FAST_EXTRA: dict[str, Any] = {
     "retry_total_timeout": 30,
     "rate_limit": 10_000,
 }
+
 
 def reliability_grid(froms: int = 8, tos: int = 8) -> SimulatorState:
     """Contacts 1..froms each linked to companies 101..100+tos with unlabeled + two labels."""

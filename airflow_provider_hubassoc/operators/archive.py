@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from airflow_provider_hubassoc.models.summary import Operation
 from airflow_provider_hubassoc.operators.base import BaseHubSpotArchiveOperator
 
 if TYPE_CHECKING:
-    from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
+    from airflow_provider_hubassoc.client.api import HubSpotClient
+    from airflow_provider_hubassoc.models.responses import BatchResult
     from airflow_provider_hubassoc.operators.chunking import Chunk
 
 
@@ -24,8 +25,8 @@ class HubSpotArchiveAssociationsOperator(BaseHubSpotArchiveOperator):
     operation: ClassVar[Operation] = "batch_archive"
     with_labels: ClassVar[bool] = False
 
-    def send(self, hook: HubSpotHook, chunk: Chunk, from_type: str, to_type: str) -> Any:
-        return hook.archive_associations(from_type, to_type, chunk.batch_inputs())
+    def send(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> BatchResult:
+        return client.archive_associations(from_type, to_type, chunk.pairs)
 
 
 class HubSpotArchiveAssociationLabelsOperator(BaseHubSpotArchiveOperator):
@@ -42,5 +43,5 @@ class HubSpotArchiveAssociationLabelsOperator(BaseHubSpotArchiveOperator):
     with_labels: ClassVar[bool] = True
     ui_color = "#ffbc9f"
 
-    def send(self, hook: HubSpotHook, chunk: Chunk, from_type: str, to_type: str) -> Any:
-        return hook.archive_labels(from_type, to_type, chunk.label_inputs())
+    def send(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> BatchResult:
+        return client.archive_labels(from_type, to_type, chunk.pairs)

@@ -1,43 +1,57 @@
-"""Shared base of the two archive operators: validate, resolve, dedup, run, report, decide.
+"""Shared base of the two archive operators: check, load, send, record, decide.
 
-Everything that can be refused is refused before the first archive request: the whole input is
-validated in a first streaming pass, label names are resolved once, and only then are pairs
-spilled to SQLite and sent in chunks. The task state is decided at the end by `on_error`.
+Everything that can be refused is refused before the first archive request: the object types,
+the report path (its lock and checkpoint), the connection, and the whole input (streamed once into
+the pair store, label names resolved). Then chunks are sent, each pair's honest outcome recorded
+(see models/summary.py), and the task state decided at the end by `on_error`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
-from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_object_type
 from airflow_provider_hubassoc.models.summary import OnError, Operation
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
-    from airflow_provider_hubassoc.models.associations import AssociationType
-    from airflow_provider_hubassoc.models.responses import AssociationLabel
+    from airflow_provider_hubassoc.client.api import HubSpotClient
+    from airflow_provider_hubassoc.models.responses import BatchResult
     from airflow_provider_hubassoc.operators.chunking import Chunk, PairStore
-    from airflow_provider_hubassoc.operators.inputs import PairSource
-    from airflow_provider_hubassoc.operators.report import ReportWriter, SummaryBuilder
-    from airflow_provider_hubassoc.operators.runner import ChunkOutcome
+    from airflow_provider_hubassoc.operators.labels import LabelCatalog
+    from airflow_provider_hubassoc.operators.report import ReportFile
+    from airflow_provider_hubassoc.operators.runner import StopSignal
 
 ON_ERROR_CHOICES = ("fail", "threshold", "ignore")
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _positive_int(name: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer{' or None' if optional else ''}, got {value!r}")
+
+
 class BaseHubSpotArchiveOperator(BaseOperator):
-    """Common arguments and the run loop; subclasses say which endpoint and what an input holds."""
+    """Common arguments and the run; subclasses say which endpoint and whether inputs hold labels.
+
+    :param read_back: read the `accepted` pairs back at the end of the run (HubSpot's batch read,
+        the sensor's presence rule), so they end `confirmed`, or `failed` if still present after
+        `read_back_timeout` seconds. Without it, a v4 run (204, no body) ends with every sent pair
+        `accepted`: sent and answered, but not proven.
+    :param resume: let the checkpoint of another run's report (same operation and object types)
+        skip chunks. Without it only a retry of the same task of the same DAG run skips work.
+    :param max_consecutive_failed_chunks: stop after this many chunks in a row failed whole
+        (HubSpot down, wrong port), whatever `on_error` says; None never stops on it.
+    """
 
     template_fields: Sequence[str] = (
         "hubspot_conn_id",
@@ -69,6 +83,10 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         report_path: str | None = None,
         progress_interval: float = 10.0,
         rate_limit_share: float | None = None,
+        read_back: bool = False,
+        read_back_timeout: float = 60.0,
+        resume: bool = False,
+        max_consecutive_failed_chunks: int | None = 5,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -76,12 +94,9 @@ class BaseHubSpotArchiveOperator(BaseOperator):
             raise ValueError(f"on_error {on_error!r} is not one of {', '.join(ON_ERROR_CHOICES)}")
         if on_error == "threshold" and (max_error_ratio is None or not 0.0 <= max_error_ratio <= 1.0):
             raise ValueError("on_error='threshold' needs max_error_ratio between 0 and 1")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
-        if rate_limit_share is not None and not 0.0 < rate_limit_share <= 1.0:
-            raise ValueError(f"rate_limit_share must be in (0, 1], got {rate_limit_share!r}")
+        _positive_int("batch_size", batch_size)
+        _positive_int("max_concurrency", max_concurrency)
+        _positive_int("max_consecutive_failed_chunks", max_consecutive_failed_chunks, optional=True)
         self.hubspot_conn_id = hubspot_conn_id
         self.from_object_type = from_object_type
         self.to_object_type = to_object_type
@@ -94,289 +109,162 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         self.is_dry_run = bool(dry_run)  # BaseOperator.dry_run() is a method: keep it
         self.report_path = report_path
         self.progress_interval = progress_interval
-        # Mapped tasks hitting one account each take a share of its rate limit (1 / pool slots).
+        # Range-checked once, by the hook's governor: mapped tasks each take a share of the limit.
         self.rate_limit_share = rate_limit_share
+        self.read_back = bool(read_back)
+        self.read_back_timeout = read_back_timeout
+        self.resume = bool(resume)
+        self.max_consecutive_failed_chunks = max_consecutive_failed_chunks
+        self._stop: StopSignal | None = None
 
-    # -- hooks for subclasses -------------------------------------------------------------------
-    def send(self, hook: HubSpotHook, chunk: Chunk, from_type: str, to_type: str) -> Any:
-        """Send one chunk's archive request and return the hook's BatchResult."""
+    # -- what a subclass says -------------------------------------------------------------------
+    def send(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> BatchResult:
+        """Send one chunk's archive request."""
         raise NotImplementedError
 
-    # -- the run --------------------------------------------------------------------------------
+    # -- Airflow entry points -------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_hubassoc.client.errors import HubSpotError
-        from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
-        from airflow_provider_hubassoc.models.summary import ArchiveSummary
         from airflow_provider_hubassoc.operators.chunking import PairStore
-        from airflow_provider_hubassoc.operators.inputs import PairSource
+        from airflow_provider_hubassoc.operators.runner import ArchiveRun, StopSignal
 
-        started = _now()
+        started = now_iso()
+        from_type, to_type = self._object_types()
+        self._check_dry_run_report()
+        client = self._client()
+        self._stop = StopSignal()
+        report = self._open_report(context, from_type, to_type, client, started)
         try:
-            from_type = parse_object_type(self.from_object_type, field="from_object_type")
-            to_type = parse_object_type(self.to_object_type, field="to_object_type")
-            source = PairSource(self.inputs, labels=self.with_labels)
-            self._check_dry_run_report()
+            with PairStore() as store:
+                self._load(store, client, from_type, to_type)
+                run = ArchiveRun(self, client, store, report, self._stop, from_type, to_type, started)
+                value = run.run()
+        finally:
+            if report is not None:
+                report.release()
+        self._decide(context, run, value)
+        return value
+
+    def on_kill(self) -> None:
+        """SIGTERM (task marked failed, worker restart) or a timeout: send nothing more; the
+        requests in flight finish and are recorded, and the summary is written."""
+        if self._stop is not None:
+            self._stop.set("the task was killed (on_kill)")
+            self.log.warning("on_kill: no more archive requests are sent; recording the ones in flight")
+
+    # -- before any request ---------------------------------------------------------------------
+    def _refuse(self, err: Exception) -> NoReturn:
+        raise AirflowFailException(f"invalid input, nothing was sent to HubSpot: {err}") from err
+
+    def _object_types(self) -> tuple[str, str]:
+        from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_object_type
+
+        try:
+            return (
+                parse_object_type(self.from_object_type, field="from_object_type"),
+                parse_object_type(self.to_object_type, field="to_object_type"),
+            )
         except InputValidationError as err:
             self._refuse(err)
+
+    def _check_dry_run_report(self) -> None:
+        """A dry run must not replace a real run's report: it is that run's checkpoint."""
+        from airflow_provider_hubassoc.operators.report import holds_real_run
+
+        if self.is_dry_run and self.report_path and holds_real_run(self.report_path):
+            self._refuse(
+                ValueError(
+                    f"report_path {self.report_path!r} holds the report of a real run, which a re-run "
+                    "uses as its checkpoint; give the dry run another report_path"
+                )
+            )
+
+    def _client(self) -> HubSpotClient:
+        from airflow_provider_hubassoc.client.errors import HubSpotError
+        from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
+
         try:
             hook = HubSpotHook(
                 self.hubspot_conn_id, api_version=self.api_version, rate_limit_share=self.rate_limit_share
             )
-            version = hook.api_version
-            max_batch = hook.max_batch_size
+            client = hook.get_conn()
         except HubSpotError as err:
             raise AirflowFailException(
                 f"HubSpot connection {self.hubspot_conn_id!r} is unusable: {err}"
             ) from err
-        if self.batch_size > max_batch:
+        if self.batch_size > client.max_batch_size:
             raise AirflowFailException(
-                f"batch_size {self.batch_size} exceeds the connection's maximum of {max_batch} inputs "
-                "per request (extra max_batch_size)"
+                f"batch_size {self.batch_size} exceeds the connection's maximum of {client.max_batch_size} "
+                "inputs per request (extra max_batch_size)"
             )
-        resolved, labels = self._validate(source, hook, from_type, to_type)
-        self.log.info("inputs: %s, validated", source.describe())
-        with PairStore() as store:
-            self._load(store, source, resolved, labels, from_type, to_type)
-            summary = ArchiveSummary(
-                operation=self.operation,
-                from_object_type=from_type,
-                to_object_type=to_type,
-                api_version=getattr(version, "value", str(version)),
-                dry_run=self.is_dry_run,
-                on_error=self.on_error,
-                max_error_ratio=self.max_error_ratio,
-                started_at=started,
-                report_path=self.report_path or None,
-                hubspot_conn_id=self.hubspot_conn_id,
-            )
-            summary.totals.requested = store.pair_count
-            summary.totals.duplicates = store.duplicates
-            self.log.info(
-                "%d unique pairs to %s (%d duplicate rows dropped), batch_size %d, max_concurrency %d",
-                summary.totals.requested,
-                "check (dry run)" if self.is_dry_run else "archive",
-                summary.totals.duplicates,
-                self.batch_size,
-                self.max_concurrency,
-            )
-            return self._run(context, hook, store, summary, from_type, to_type)
+        return client
 
-    def _check_dry_run_report(self) -> None:
-        """A dry run must not overwrite a real run's report: it is that run's checkpoint."""
-        from airflow_provider_hubassoc.operators.report import holds_real_run
+    def _open_report(
+        self, context: Context, from_type: str, to_type: str, client: HubSpotClient, started: str
+    ) -> ReportFile | None:
+        """Lock the report, read this run's checkpoint and set other runs' reports aside."""
+        from airflow_provider_hubassoc.models.report import KIND_HEADER
+        from airflow_provider_hubassoc.operators.report import ReportError, ReportFile, RunIdentity
 
-        if self.is_dry_run and self.report_path and holds_real_run(self.report_path):
-            raise InputValidationError(
-                f"report_path {self.report_path!r} holds the report of a real run, which a re-run "
-                "uses as its checkpoint; give the dry run another report_path"
-            )
-
-    def _refuse(self, err: InputValidationError) -> NoReturn:
-        raise AirflowFailException(f"invalid input, nothing was sent to HubSpot: {err}") from err
-
-    def _validate(
-        self, source: PairSource, hook: HubSpotHook, from_type: str, to_type: str
-    ) -> tuple[dict[str, AssociationType], list[AssociationLabel] | None]:
-        """First pass over the whole input; label names resolved once. No archive request yet."""
-        from airflow_provider_hubassoc.client.errors import HubSpotError
-        from airflow_provider_hubassoc.operators.inputs import LabelName
-        from airflow_provider_hubassoc.operators.labels import resolve_names
-
-        names: dict[str, str] = {}
-        count = 0
+        if not self.report_path:
+            return None
+        header = {
+            "kind": KIND_HEADER,
+            "operation": self.operation,
+            "fromObjectType": from_type,
+            "toObjectType": to_type,
+            "apiVersion": str(getattr(client.api_version, "value", client.api_version)),
+            "startedAt": started,
+            "dryRun": self.is_dry_run,
+        }
+        identity = RunIdentity.from_context(context)
+        report = ReportFile(self.report_path, header, identity=identity, resume=self.resume)
         try:
-            for pair in source:
-                count += 1
-                for spec in pair.types:
-                    if isinstance(spec, LabelName):
-                        names.setdefault(spec.name.strip().lower(), pair.where)
-            if count == 0:
-                raise InputValidationError(f"inputs is empty ({source.describe()}): nothing to archive")
+            report.open()
+        except ReportError as err:
+            raise AirflowFailException(str(err)) from err
+        for note in report.notes:
+            self.log.warning("%s", note)
+        if report.checkpoint:
+            self.log.info(
+                "checkpoint %s: %d chunks done by an earlier attempt of %s are skipped",
+                self.report_path,
+                len(report.checkpoint),
+                identity.describe() if identity and not self.resume else "this work (resume=True)",
+            )
+        return report
+
+    def _load(self, store: PairStore, client: HubSpotClient, from_type: str, to_type: str) -> None:
+        """Stream the whole input into the store (label names resolved): nothing is sent before."""
+        from airflow_provider_hubassoc.client.errors import HubSpotError
+        from airflow_provider_hubassoc.models.identifiers import InputValidationError
+        from airflow_provider_hubassoc.operators.inputs import load_pairs
+        from airflow_provider_hubassoc.operators.labels import LabelCatalog
+
+        def catalog() -> LabelCatalog:
+            return LabelCatalog(from_type, to_type, client.list_labels(from_type, to_type))
+
+        try:
+            loaded = load_pairs(self.inputs, store, labels=catalog if self.with_labels else None)
         except InputValidationError as err:
             self._refuse(err)
-        if not names:
-            return {}, None
-        try:
-            labels = hook.list_labels(from_type, to_type)
         except HubSpotError as err:
             if err.fatal:
                 raise AirflowFailException(f"could not list labels: {err}") from err
             raise AirflowException(f"could not list labels: {err}") from err
-        try:
-            return resolve_names(names, labels, from_type, to_type), labels
-        except InputValidationError as err:
-            self._refuse(err)
-
-    def _load(
-        self,
-        store: PairStore,
-        source: PairSource,
-        resolved: dict[str, AssociationType],
-        labels: list[AssociationLabel] | None,
-        from_type: str,
-        to_type: str,
-    ) -> None:
-        """Second pass: spill every pair to SQLite; warn about inputs naming an unlabeled type."""
-        from airflow_provider_hubassoc.operators.labels import substitute, unlabeled_type_ids
-
-        unlabeled = unlabeled_type_ids(from_type, to_type, labels) if self.with_labels else set()
-        seen: Counter[int] = Counter()
-        first_where: dict[int, str] = {}
-
-        def rows() -> Iterator[tuple[str, str, tuple[AssociationType, ...]]]:
-            for pair in source:
-                types = substitute(pair.types, resolved)
-                for t in types:
-                    if t.category.value == "HUBSPOT_DEFINED" and t.type_id in unlabeled:
-                        seen[t.type_id] += 1
-                        first_where.setdefault(t.type_id, pair.where)
-                yield pair.from_id, pair.to_id, types
-
-        try:
-            store.add(rows())
-        except InputValidationError as err:  # a file changed between the two passes
-            self._refuse(err)
-        for type_id, n in seen.items():
-            self.log.warning(
-                "%d inputs (first: %s) name HUBSPOT_DEFINED type %d, the unlabeled association between "
-                "%s and %s: HubSpot then removes every label of those pairs, not just this one",
-                n,
-                first_where[type_id],
-                type_id,
-                from_type,
-                to_type,
-            )
-
-    def _run(
-        self,
-        context: Context,
-        hook: HubSpotHook,
-        store: PairStore,
-        summary: Any,
-        from_type: str,
-        to_type: str,
-    ) -> dict[str, Any]:
-        from airflow_provider_hubassoc.client.errors import HubSpotError
-        from airflow_provider_hubassoc.operators.chunking import iter_chunks
-        from airflow_provider_hubassoc.operators.report import (
-            CHECKPOINT_CATEGORY,
-            ReportWriter,
-            SummaryBuilder,
-            read_checkpoint,
-        )
-        from airflow_provider_hubassoc.operators.runner import (
-            ChunkOutcome,
-            PairResult,
-            Progress,
-            run_chunks,
-            skipped,
-        )
-
-        header = {
-            "kind": "header",
-            "operation": self.operation,
-            "fromObjectType": from_type,
-            "toObjectType": to_type,
-            "apiVersion": summary.api_version,
-            "startedAt": summary.started_at,
-            "dryRun": bool(self.is_dry_run),
-        }
-        checkpoint: set[str] = set()
-        if self.report_path and not self.is_dry_run:
-            checkpoint = read_checkpoint(self.report_path, header)
-            if checkpoint:
-                self.log.info("checkpoint %s: %d chunks already done", self.report_path, len(checkpoint))
-        writer = ReportWriter(self.report_path) if self.report_path else None
-        builder = SummaryBuilder(summary)
-        if writer:
-            writer.write(header)
-        handle = self._handler(builder, writer)
-
-        def todo() -> Iterator[Chunk]:
-            for chunk in iter_chunks(store.iter_pairs(), self.batch_size):
-                if chunk.digest in checkpoint:
-                    results = [
-                        PairResult(p, "skipped", CHECKPOINT_CATEGORY, "archived by an earlier run")
-                        for p in chunk.pairs
-                    ]
-                    handle(ChunkOutcome(chunk, results, sent=False, checkpoint=True))
-                    continue
-                yield chunk
-
-        chunks = todo()
-        progress = Progress(
-            summary.totals.requested,
-            verb="checked" if self.is_dry_run else "archived",
-            interval=self.progress_interval,
-        )
-        stop = run_chunks(
-            chunks,
-            self._work(hook, from_type, to_type),
-            handle,
-            max_concurrency=self.max_concurrency,
-            progress=progress,
-        )
-        if stop is not None:
-            for chunk in chunks:
-                handle(skipped(chunk, f"not attempted: the run stopped on {type(stop).__name__}"))
-        summary.completed_at = _now()
-        value = builder.finish()
-        if writer:
-            writer.write({"kind": "summary", **value})
-            writer.close(finished=stop is None)
-        totals = summary.totals
-        assert totals.done + totals.failed + totals.skipped == totals.requested, totals
+        for warning in loaded.warnings:
+            self.log.warning("%s", warning)
         self.log.info(
-            "requested %d: done %d, failed %d, skipped %d (duplicates dropped %d)%s",
-            totals.requested,
-            totals.done,
-            totals.failed,
-            totals.skipped,
-            totals.duplicates,
-            f"; would remove {totals.would_remove}, absent {totals.absent}" if self.is_dry_run else "",
+            "inputs: %s, validated; %d unique pairs to %s (%d duplicate rows dropped), batch_size %d, "
+            "max_concurrency %d",
+            loaded.description,
+            loaded.requested,
+            "check (dry run)" if self.is_dry_run else "archive",
+            loaded.duplicates,
+            self.batch_size,
+            self.max_concurrency,
         )
-        if stop is not None:
-            self._push_summary(context, value)
-            if isinstance(stop, HubSpotError) and stop.fatal:
-                raise AirflowFailException(
-                    f"HubSpot refused to go on ({type(stop).__name__}): {stop}; done {totals.done}, "
-                    f"failed {totals.failed}, skipped {totals.skipped} of {totals.requested} pairs"
-                ) from stop
-            raise stop
-        self._decide(context, value, totals)
-        return value
 
-    def _handler(
-        self, builder: SummaryBuilder, writer: ReportWriter | None
-    ) -> Callable[[ChunkOutcome], None]:
-        def handle(outcome: ChunkOutcome) -> None:
-            chunk = outcome.chunk
-            for r in outcome.results:
-                builder.record(r.pair, r.status, r.category, r.message)
-                if writer:
-                    writer.pair(r.pair, r.status, chunk.index, r.category, r.message)
-            if outcome.sent:
-                builder.batch(outcome.batch_status)
-            if writer:
-                writer.chunk(
-                    chunk,
-                    outcome.status,
-                    outcome.http_status,
-                    outcome.batch_status,
-                    checkpoint=outcome.checkpoint,
-                )
-
-        return handle
-
-    def _work(self, hook: HubSpotHook, from_type: str, to_type: str) -> Callable[[Chunk], ChunkOutcome]:
-        from airflow_provider_hubassoc.operators.runner import attribute, guarded, read_back
-
-        if self.is_dry_run:
-            return guarded(
-                lambda chunk: read_back(chunk, hook.read_associations(from_type, to_type, chunk.from_ids()))
-            )
-        return guarded(lambda chunk: attribute(chunk, self.send(hook, chunk, from_type, to_type)))
-
+    # -- after the run --------------------------------------------------------------------------
     def _push_summary(self, context: Context, value: dict[str, Any]) -> None:
         """On failure there is no return value: keep the summary reachable under key 'summary'."""
         ti = context.get("ti") if hasattr(context, "get") else None
@@ -386,22 +274,10 @@ class BaseHubSpotArchiveOperator(BaseOperator):
             except Exception:  # never hide the real failure behind an XCom problem
                 self.log.warning("could not push the summary XCom", exc_info=True)
 
-    def _decide(self, context: Context, value: dict[str, Any], totals: Any) -> None:
-        from airflow_provider_hubassoc.models.summary import ArchiveSummary
-
-        breach = ArchiveSummary.from_xcom(value).error_policy_breach()
-        if breach is None:
-            if totals.failed:
-                self.log.warning(
-                    "%d of %d pairs failed, within on_error=%s",
-                    totals.failed,
-                    totals.requested,
-                    self.on_error,
-                )
+    def _decide(self, context: Context, run: Any, value: dict[str, Any]) -> None:
+        """Fail the task when the run stopped early or the failures break `on_error`."""
+        failure = run.failure(value)
+        if failure is None:
             return
         self._push_summary(context, value)
-        sample = "; ".join(f"{f['fromId']}->{f['toId']}: {f['message']}" for f in value["failedSample"][:3])
-        raise AirflowException(
-            f"{breach}; errors by category {value['errorsByCategory']}; e.g. {sample}"
-            + (f"; full report: {self.report_path}" if self.report_path else "")
-        )
+        raise failure

@@ -1,34 +1,59 @@
-"""The per-input JSONL report, its checkpoint reader, and the bounded XCom summary.
+"""The per-pair JSONL report (the writer), its checkpoint, its lock, and the bounded XCom summary.
 
-The report (format in docs/architecture.md) is flushed after every chunk so a crash keeps what
-was done; a re-run reads the done chunk digests back and skips those chunks. The XCom summary
-keeps counts plus small samples, and is shrunk until it fits in SUMMARY_MAX_BYTES.
+The report (format in docs/architecture.md; read only through `models/report.py`) is flushed
+after every chunk, so a crash keeps what was recorded. Three rules protect it:
+- a checkpoint only skips work for a retry of the same task of the same DAG run (the header
+  records dag_id, task_id, run_id and map_index), or when the user asks to resume;
+- a report that belongs to another run is never overwritten: a local one is kept aside as
+  `<path>.<its start time>` and the run starts afresh (an object-storage one is refused);
+- a lock file (`<path>.lock`, local paths) held for the whole run refuses a second live run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from airflow_provider_hubassoc.models.associations import Pair
+from airflow_provider_hubassoc.models.report import (
+    DONE_EARLIER,
+    DONE_EARLIER_CATEGORY,
+    KIND_CHUNK,
+    KIND_HEADER,
+    KIND_PAIR,
+    KIND_SUMMARY,
+    pair_line,
+)
 from airflow_provider_hubassoc.models.summary import (
     FAILED_SAMPLE_SIZE,
     SUMMARY_MAX_BYTES,
     VERIFY_SAMPLE_SIZE,
     ArchiveSummary,
-    FailedInput,
-    VerifyPair,
+    PairStatus,
 )
-from airflow_provider_hubassoc.operators.chunking import Chunk, Pair
-from airflow_provider_hubassoc.operators.inputs import local_path, open_text, path_exists
 
 MESSAGE_LIMIT = 300
 CATEGORY_LIMIT = 20
-CHECKPOINT_CATEGORY = "checkpoint"
+
+
+class ReportError(Exception):
+    """The report cannot be used: names the path. Never worth an Airflow retry."""
+
+
+class ReportInUseError(ReportError):
+    """Another live run holds the report's lock."""
+
+
+class ReportWriteError(ReportError):
+    """Writing the report failed mid-run (disk full, storage gone): the run must stop sending."""
 
 
 def truncate(message: str | None, limit: int = MESSAGE_LIMIT) -> str:
@@ -36,139 +61,276 @@ def truncate(message: str | None, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _iter_lines(path: str) -> Iterator[dict[str, Any]]:
-    """Yield the report's JSON objects; a torn last line (crash mid-write) is ignored."""
-    with open_text(path) as handle:
+@dataclass(frozen=True)
+class RunIdentity:
+    """Which task of which DAG run writes a report: a checkpoint is valid only for the same one."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int = -1
+
+    @classmethod
+    def from_context(cls, context: Any) -> RunIdentity | None:
+        ti = context.get("ti") if hasattr(context, "get") else None
+        names = ("dag_id", "task_id", "run_id")
+        if ti is None or not all(isinstance(getattr(ti, n, None), str) for n in names):
+            return None
+        map_index = getattr(ti, "map_index", -1)
+        return cls(ti.dag_id, ti.task_id, ti.run_id, map_index if isinstance(map_index, int) else -1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dagId": self.dag_id,
+            "taskId": self.task_id,
+            "runId": self.run_id,
+            "mapIndex": self.map_index,
+        }
+
+    def describe(self) -> str:
+        index = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}.{self.task_id}{index} of run {self.run_id}"
+
+
+def local_path(location: str) -> Path | None:
+    """The local file behind a plain path or a `file://` URI; None for object storage URIs."""
+    if "://" in location and not location.startswith("file://"):
+        return None
+    return Path(location.removeprefix("file://"))
+
+
+def _open(location: str, mode: str) -> IO[str]:
+    local = local_path(location)
+    if local is not None:
+        return open(local, mode, encoding="utf-8", newline="")
+    from airflow.providers.common.compat.sdk import ObjectStoragePath  # heavy: only for URIs
+
+    handle: IO[str] = ObjectStoragePath(location).open(mode, encoding="utf-8", newline="")  # type: ignore[no-untyped-call]
+    return handle
+
+
+def _exists(location: str) -> bool:
+    local = local_path(location)
+    if local is not None:
+        return local.exists()
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    return bool(ObjectStoragePath(location).exists())
+
+
+def iter_lines(location: str) -> Iterator[dict[str, Any]]:
+    """The report's JSON objects; a torn last line (crash mid-write) is ignored."""
+    with _open(location, "r") as handle:
         for line in handle:
-            if not line.strip():
-                continue
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(obj, dict):
-                yield obj
+                if isinstance(obj, dict):
+                    yield obj
+
+
+def _header(location: str) -> dict[str, Any] | None:
+    return next((o for o in iter_lines(location) if o.get("kind") == KIND_HEADER), None)
+
+
+def _done_digests(location: str) -> set[str]:
+    return {
+        str(o["digest"])
+        for o in iter_lines(location)
+        if o.get("kind") == KIND_CHUNK and o.get("status") == "done" and o.get("digest")
+    }
+
+
+class ReportFile:
+    """One run's report: lock, checkpoint, set-aside of other runs' reports, then the writer.
+
+    `open()` does everything that can fail on the path before any request is sent, so an
+    unusable `report_path` fails the task at once, naming it.
+    """
+
+    SAME_WORK = ("operation", "fromObjectType", "toObjectType")
+
+    def __init__(
+        self, path: str, header: dict[str, Any], *, identity: RunIdentity | None, resume: bool
+    ) -> None:
+        self.path = path
+        self.header = {**header, "run": identity.to_json() if identity else None}
+        self.identity = identity
+        self.resume = resume
+        self.local = local_path(path)
+        self.checkpoint: set[str] = set()
+        self.notes: list[str] = []  # what happened to earlier reports, for the task log
+        self.write_error: ReportWriteError | None = None
+        self._lock: IO[str] | None = None
+        self._handle: IO[str] | None = None
+
+    # -- before any request ---------------------------------------------------------------------
+    def open(self) -> None:
+        try:
+            self._take_lock()
+            self._adopt_or_set_aside()
+            self._handle = _open(self.path, "w")
+            self.write(self.header)
+        except ReportError:
+            self.release()
+            raise
+        except OSError as err:
+            self.release()
+            raise ReportError(f"report_path {self.path!r} is not writable: {err.strerror or err}") from err
+        if self.write_error is not None:
+            raise self.write_error
+
+    def _take_lock(self) -> None:
+        if self.local is None:
+            return  # object storage has no lock: give each run its own path
+        import fcntl
+
+        self.local.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = Path(str(self.local) + ".lock")
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the run
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise ReportInUseError(
+                f"report_path {self.path!r} is in use by a live run ({truncate(owner, 200)}): "
+                "give each task its own report_path (template it with {{ run_id }} and, for mapped "
+                "tasks, {{ ti.map_index }})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(self.identity.describe() if self.identity else f"pid {os.getpid()}")
+        handle.flush()
+        self._lock = handle
+
+    def _candidates(self) -> list[str]:
+        paths = [self.path, self.path + ".prev"] if self.local is not None else [self.path]
+        return [p for p in paths if _exists(p)]
+
+    def _adopt_or_set_aside(self) -> None:
+        """Earlier reports of this run (or, with `resume`, of this work) feed the checkpoint;
+        any other report is kept aside (local) or refused (object storage), never overwritten."""
+        ours: list[str] = []
+        for candidate in self._candidates():
+            if self._is_checkpoint_for_us(_header(candidate)):
+                self.checkpoint |= _done_digests(candidate)
+                ours.append(candidate)
+            else:
+                self._set_aside(candidate)
+        if self.path in ours and self.local is not None:
+            self._keep_as_prev()
+
+    def _is_checkpoint_for_us(self, header: dict[str, Any] | None) -> bool:
+        if header is None or header.get("dryRun") or self.header.get("dryRun"):
+            return False
+        if not all(header.get(k) == self.header.get(k) for k in self.SAME_WORK):
+            return False
+        if self.resume:
+            return True
+        return self.identity is not None and header.get("run") == self.identity.to_json()
+
+    def _set_aside(self, location: str) -> None:
+        if self.local is None:
+            raise ReportError(
+                f"report_path {self.path!r} holds the report of another run; it is not overwritten: "
+                "give each run its own report_path (template it with {{ run_id }}), or pass resume=True "
+                "to continue that run's work"
+            )
+        header = _header(location) or {}
+        stamp = re.sub(r"[^0-9A-Za-z]", "", str(header.get("startedAt") or "unknown"))[:20]
+        target = Path(f"{self.path}.{stamp}")
+        number = 1
+        while target.exists():
+            number += 1
+            target = Path(f"{self.path}.{stamp}-{number}")
+        os.replace(location, target)
+        self.notes.append(
+            f"{location} held the report of another run: kept as {target}; it is no checkpoint for "
+            "this run, which starts afresh (pass resume=True to skip the chunks it did)"
+        )
+
+    def _keep_as_prev(self) -> None:
+        """An interrupted retry must lose no checkpoint: the old report stays as `.prev` (merged)."""
+        assert self.local is not None
+        prev = Path(str(self.local) + ".prev")
+        if not prev.exists():
+            os.replace(self.local, prev)
+            return
+        with prev.open("a", encoding="utf-8") as out, self.local.open(encoding="utf-8") as src:
+            for line in src:
+                out.write(line if line.endswith("\n") else line + "\n")
+        self.local.unlink()
+
+    # -- during the run ---------------------------------------------------------------------------
+    def write(self, obj: dict[str, Any]) -> None:
+        """Write one line; after a failure nothing more is written and `write_error` says why."""
+        if self._handle is None or self.write_error is not None:
+            return
+        try:
+            self._handle.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        except OSError as err:
+            self._fail(err)
+
+    def flush(self) -> None:
+        if self._handle is None or self.write_error is not None:
+            return
+        try:
+            self._handle.flush()
+        except OSError as err:
+            self._fail(err)
+
+    def _fail(self, err: OSError) -> None:
+        self.write_error = ReportWriteError(
+            f"could not write report_path {self.path!r}: {err.strerror or err}; what was recorded "
+            "before is kept, and no more requests are sent"
+        )
+
+    def pair(
+        self, pair: Pair, status: PairStatus, chunk: int, category: str | None, message: str | None
+    ) -> None:
+        line = {"kind": KIND_PAIR, **pair_line(pair), "status": status, "chunk": chunk}
+        self.write({**line, "category": category, "message": truncate(message) if message else None})
+
+    def chunk(self, fields: dict[str, Any]) -> None:
+        self.write({"kind": KIND_CHUNK, **fields})
+        self.flush()
+
+    def finish(self, summary: dict[str, Any], *, complete: bool) -> None:
+        """The summary line, then close; a complete run no longer needs the `.prev` checkpoint."""
+        self.write({"kind": KIND_SUMMARY, **summary})
+        self.flush()
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+        if complete and self.write_error is None and self.local is not None:
+            Path(str(self.local) + ".prev").unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+        if self._lock is not None:
+            self._lock.close()  # closing drops the flock; the lock file stays (harmless, reused)
+            self._lock = None
 
 
 def holds_real_run(path: str) -> bool:
-    """Whether `path` (or its `.prev` copy) holds a report of a real, not dry, run: a checkpoint."""
+    """Whether `path` (or its `.prev`) holds a real (not dry) run's report, which a dry run must
+    not replace."""
     candidates = [path, path + ".prev"] if local_path(path) is not None else [path]
     for candidate in candidates:
-        if path_exists(candidate):
-            for obj in _iter_lines(candidate):
-                if obj.get("kind") == "header" and not obj.get("dryRun"):
-                    return True
+        if _exists(candidate):
+            header = _header(candidate)
+            if header is not None and not header.get("dryRun"):
+                return True
     return False
 
 
-def read_checkpoint(path: str, header: dict[str, Any]) -> set[str]:
-    """Digests of chunks recorded done by earlier real (not dry) runs of the same operation.
-
-    The report's `.prev` copy (kept while an interrupted re-run rewrote the report) counts too.
-    """
-    same = ("operation", "fromObjectType", "toObjectType")
-    done: set[str] = set()
-    candidates = [path, path + ".prev"] if local_path(path) is not None else [path]
-    for candidate in candidates:
-        if not path_exists(candidate):
-            continue
-        usable = False
-        for obj in _iter_lines(candidate):
-            kind = obj.get("kind")
-            if kind == "header":
-                usable = not obj.get("dryRun") and all(obj.get(k) == header.get(k) for k in same)
-            elif kind == "chunk" and usable and obj.get("status") == "done" and obj.get("digest"):
-                done.add(str(obj["digest"]))
-    return done
-
-
-def iter_report_pairs(path: str, statuses: Iterable[str] = ("done",)) -> Iterator[VerifyPair]:
-    """Yield the report's pair lines with the given statuses, as `VerifyPair` (used by the sensor).
-
-    Pairs skipped because an earlier run archived them (category "checkpoint") count as "done".
-    """
-    wanted = set(statuses)
-    for obj in _iter_lines(path):
-        if obj.get("kind") != "pair":
-            continue
-        status = obj.get("status")
-        if status == "skipped" and obj.get("category") == CHECKPOINT_CATEGORY and "done" in wanted:
-            status = "done"
-        if status in wanted:
-            yield VerifyPair(from_id=str(obj["fromId"]), to_id=str(obj["toId"]), types=obj.get("types"))
-
-
-class ReportWriter:
-    """Writes the JSONL report, one flush per chunk. A previous report is kept as `.prev` while
-    the new one is written (local paths), so an interrupted re-run loses no checkpoint."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._local = local = local_path(path)
-        if local is not None:
-            local.parent.mkdir(parents=True, exist_ok=True)
-            if local.exists():
-                prev = Path(str(local) + ".prev")
-                if prev.exists():
-                    # Both hold checkpoints: keep the union in .prev before the current is replaced.
-                    with prev.open("a", encoding="utf-8") as out, local.open(encoding="utf-8") as src:
-                        for line in src:
-                            out.write(line if line.endswith("\n") else line + "\n")
-                    local.unlink()
-                else:
-                    os.replace(local, prev)
-        self._handle = open_text(path, "w")
-
-    def write(self, obj: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(obj, separators=(",", ":")) + "\n")
-
-    def pair(self, pair: Pair, status: str, chunk: int, category: str | None, message: str | None) -> None:
-        self.write(
-            {
-                "kind": "pair",
-                "fromId": pair.from_id,
-                "toId": pair.to_id,
-                "types": pair.types_wire(),
-                "status": status,
-                "chunk": chunk,
-                "category": category,
-                "message": truncate(message) if message else None,
-            }
-        )
-
-    def chunk(
-        self,
-        chunk: Chunk,
-        status: str,
-        http_status: int | None,
-        batch_status: str | None,
-        *,
-        checkpoint: bool = False,
-    ) -> None:
-        line: dict[str, Any] = {
-            "kind": "chunk",
-            "chunk": chunk.index,
-            "digest": chunk.digest,
-            "status": status,
-            "httpStatus": http_status,
-            "batchStatus": batch_status,
-        }
-        if checkpoint:
-            line["checkpoint"] = True
-        self.write(line)
-        self.flush()
-
-    def flush(self) -> None:
-        self._handle.flush()
-
-    def close(self, *, finished: bool) -> None:
-        self._handle.close()
-        if finished and self._local is not None:
-            Path(str(self._local) + ".prev").unlink(missing_ok=True)
-
-
 class SummaryBuilder:
-    """Accumulates counts and bounded samples while chunks complete."""
+    """Counts every pair's final state and keeps bounded samples while chunks complete."""
 
     def __init__(self, summary: ArchiveSummary) -> None:
         self.summary = summary
@@ -176,48 +338,61 @@ class SummaryBuilder:
         self._seen_done = 0
         self._rng = random.Random(0)  # noqa: S311 - sampling, not security
 
-    def record(
-        self, pair: Pair, status: str, category: str | None = None, message: str | None = None
-    ) -> None:
+    def record(self, pair: Pair, status: PairStatus, category: str | None, message: str | None) -> None:
         totals = self.summary.totals
-        if status in ("done", "would_remove", "absent"):
-            totals.done += 1
-            if status == "would_remove":
-                totals.would_remove += 1
-            elif status == "absent":
-                totals.absent += 1
-            else:
-                self._sample_done(pair)
+        if status in ("confirmed", "accepted"):
+            setattr(totals, status, getattr(totals, status) + 1)
+            self._sample_done(pair, status)
         elif status == "failed":
-            totals.failed += 1
-            self.categories[category or "UNKNOWN"] += 1
-            if len(self.summary.failed_sample) < FAILED_SAMPLE_SIZE:
-                self.summary.failed_sample.append(
-                    FailedInput(
-                        from_id=pair.from_id,
-                        to_id=pair.to_id,
-                        types=pair.types_wire(),
-                        category=truncate(category or "UNKNOWN", 80),
-                        message=truncate(message),
-                    )
-                )
-        elif status == "skipped":
-            totals.skipped += 1
-            if category == CHECKPOINT_CATEGORY:
-                self._sample_done(pair)
+            self._record_failed(pair, category, message)
         else:
-            raise ValueError(f"unknown pair status {status!r}")
+            self._record_skipped(pair, status, category)
 
-    def _sample_done(self, pair: Pair) -> None:
+    def _record_failed(self, pair: Pair, category: str | None, message: str | None) -> None:
+        self.summary.totals.failed += 1
+        self.categories[category or "UNKNOWN"] += 1
+        if len(self.summary.failed_sample) < FAILED_SAMPLE_SIZE:
+            self.summary.failed_sample.append(
+                {
+                    **pair_line(pair),
+                    "category": truncate(category or "UNKNOWN", 80),
+                    "message": truncate(message),
+                }
+            )
+
+    def _record_skipped(self, pair: Pair, status: PairStatus, category: str | None) -> None:
+        totals = self.summary.totals
+        totals.skipped += 1
+        if status == "would_remove":
+            totals.would_remove += 1
+        elif status == "absent":
+            totals.absent += 1
+        elif category == DONE_EARLIER_CATEGORY:
+            totals.done_earlier += 1
+            self._sample_done(pair, DONE_EARLIER)
+
+    def read_back(self, pair: Pair, status: PairStatus, category: str | None, message: str | None) -> None:
+        """An accepted pair, read back after the run, becomes confirmed or failed."""
+        self.summary.totals.accepted -= 1
+        wire = pair_line(pair, "accepted")
+        sample = self.summary.verify_sample
+        if status == "failed":
+            sample[:] = [p for p in sample if p != wire]
+            self._record_failed(pair, category, message)
+            return
+        self.summary.totals.confirmed += 1
+        sample[:] = [pair_line(pair, status) if p == wire else p for p in sample]
+
+    def _sample_done(self, pair: Pair, status: str) -> None:
         """Reservoir sampling: a uniform sample of done pairs however many there are."""
         self._seen_done += 1
         sample = self.summary.verify_sample
         if len(sample) < VERIFY_SAMPLE_SIZE:
-            sample.append(VerifyPair(from_id=pair.from_id, to_id=pair.to_id, types=pair.types_wire()))
-        else:
-            slot = self._rng.randrange(self._seen_done)
-            if slot < VERIFY_SAMPLE_SIZE:
-                sample[slot] = VerifyPair(from_id=pair.from_id, to_id=pair.to_id, types=pair.types_wire())
+            sample.append(pair_line(pair, status))
+            return
+        slot = self._rng.randrange(self._seen_done)
+        if slot < VERIFY_SAMPLE_SIZE:
+            sample[slot] = pair_line(pair, status)
 
     def batch(self, status: str | None) -> None:
         self.summary.batches += 1

@@ -1,4 +1,4 @@
-"""Shared helpers for the operator tests: a simulator with a known state and a connection to it."""
+"""Fixtures for the operator tests (helpers live in tests/support.py)."""
 
 from __future__ import annotations
 
@@ -8,41 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.operators.archive import (
-    HubSpotArchiveAssociationLabelsOperator,
-    HubSpotArchiveAssociationsOperator,
-)
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
-
-FT, TT = "contacts", "companies"
-UNLABELED = ("HUBSPOT_DEFINED", 279)
-PRIMARY = ("HUBSPOT_DEFINED", 1)
-BOSS = ("USER_DEFINED", 36)
-BILLING = ("USER_DEFINED", 37)
-
-
-def batch_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationsOperator:
-    """A batch archive operator for contacts -> companies with test defaults."""
-    kwargs = {"task_id": "archive", "from_object_type": FT, "to_object_type": TT, **kwargs}
-    return HubSpotArchiveAssociationsOperator(inputs=inputs, **kwargs)
-
-
-def label_op(inputs: Any, **kwargs: Any) -> HubSpotArchiveAssociationLabelsOperator:
-    """A label archive operator for contacts -> companies with test defaults."""
-    kwargs = {"task_id": "labels", "from_object_type": FT, "to_object_type": TT, **kwargs}
-    return HubSpotArchiveAssociationLabelsOperator(inputs=inputs, **kwargs)
-
-
-def grid_state(froms: int = 10, tos: int = 10) -> SimulatorState:
-    """Contacts 1..froms each associated (unlabeled) with companies 101..100+tos, plus labels."""
-    state = SimulatorState()
-    state.define_label(FT, TT, "USER_DEFINED", 36, "Decision maker")
-    state.define_label(FT, TT, "USER_DEFINED", 37, "Billing contact")
-    state.define_label(FT, TT, "INTEGRATOR_DEFINED", 90, "billing contact")  # same text, other category
-    for f in range(1, froms + 1):
-        for t in range(101, 101 + tos):
-            state.add_association(FT, f, TT, t, [UNLABELED, BOSS, BILLING])
-    return state
+from tests.support import grid_state
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubSpotNotFoundError
-from airflow_provider_hubassoc.models import ArchiveSummary
+from airflow_provider_hubassoc.models.summary import ArchiveSummary
 from airflow_provider_hubassoc.models.summary import SUMMARY_MAX_BYTES
-from airflow_provider_hubassoc.operators.report import iter_report_pairs
+from airflow_provider_hubassoc.models.report import DONE_EARLIER, SENT_STATUSES, iter_report_pairs
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator, SimulatorState
-from tests.operators.conftest import BILLING, BOSS, FT, TT, UNLABELED, batch_op, label_op
+from tests.support import BILLING, BOSS, FT, TT, UNLABELED, batch_op, label_op, task_context
 
 MakeSim = Callable[..., Simulator]
 
@@ -46,11 +46,21 @@ def test_batch_archive_list_groups_dedups_and_removes_exactly(
     value = batch_op(inputs, batch_size=10, max_concurrency=3, report_path=str(report)).execute({})
 
     summary = ArchiveSummary.from_xcom(value)
-    assert summary.totals.requested == 35
-    assert summary.totals.duplicates == 2
-    assert (summary.totals.done, summary.totals.failed, summary.totals.skipped) == (35, 0, 0)
+    totals = summary.totals
+    assert totals.requested == 35
+    assert totals.duplicates == 2
+    assert (totals.confirmed + totals.accepted, totals.failed, totals.skipped) == (35, 0, 0)
+    # A reply without a body (204) says nothing per pair: accepted, never claimed confirmed.
+    if reply_mode == "204":
+        assert (totals.confirmed, totals.accepted) == (0, 35)
+        assert summary.batch_statuses == {"NO_BODY": 4}
+    elif reply_mode == "200":
+        assert (totals.confirmed, totals.accepted) == (35, 0)
+        assert summary.batch_statuses == {"COMPLETE": 4}
+    else:
+        assert totals.confirmed > 0 and totals.accepted > 0
+        assert sum(summary.batch_statuses.values()) == 4
     assert summary.batches == 4
-    assert summary.batch_statuses == {"COMPLETE": 4}
     assert summary.report_path == str(report)
     assert summary.hubspot_conn_id == "hubspot_default"
     assert summary.completed_at is not None
@@ -65,7 +75,7 @@ def test_batch_archive_list_groups_dedups_and_removes_exactly(
     assert lines[0]["kind"] == "header"
     assert lines[0]["operation"] == "batch_archive"
     assert lines[-1]["kind"] == "summary"
-    assert lines[-1]["totals"]["done"] == 35
+    assert lines[-1]["totals"]["confirmed"] + lines[-1]["totals"]["accepted"] == 35
     assert sum(1 for line in lines if line["kind"] == "chunk" and line["status"] == "done") == 4
     assert {(p.from_id, p.to_id) for p in iter_report_pairs(str(report))} == {
         (str(f), str(t)) for f, t in targets
@@ -80,11 +90,11 @@ def test_batch_207_partial_failure_attributed_per_pair(make_sim: MakeSim, tmp_pa
     report = tmp_path / "r.jsonl"
     value = batch_op(good + bad, on_error="ignore", report_path=str(report)).execute({})
     totals = value["totals"]
-    assert (totals["done"], totals["failed"], totals["skipped"]) == (3, 2, 0)
+    assert (totals["confirmed"], totals["accepted"], totals["failed"], totals["skipped"]) == (3, 0, 2, 0)
     assert value["errorsByCategory"] == {"OBJECT_NOT_FOUND": 2}
     assert {(f["fromId"], f["toId"]) for f in value["failedSample"]} == {("1", "999"), ("777", "101")}
     assert value["batchStatuses"] == {"COMPLETE": 1}
-    assert sim.counters()["by_status"] == {"207": 1}
+    assert sim.counters()["by_status"] == {"200": 1}  # per-input errors inside a 200 batch body
     assert_only_removed(sim, before, {(str(f), str(t)) for f, t in good})
     statuses = {
         (line["fromId"], line["toId"]): line["status"]
@@ -92,14 +102,14 @@ def test_batch_207_partial_failure_attributed_per_pair(make_sim: MakeSim, tmp_pa
         if line["kind"] == "pair"
     }
     assert statuses == {
-        ("1", "101"): "done",
-        ("1", "102"): "done",
-        ("2", "101"): "done",
+        ("1", "101"): "confirmed",
+        ("1", "102"): "confirmed",
+        ("2", "101"): "confirmed",
         ("1", "999"): "failed",
         ("777", "101"): "failed",
     }
     chunk = next(line for line in report_lines(report) if line["kind"] == "chunk")
-    assert (chunk["status"], chunk["httpStatus"]) == ("failed", 207)
+    assert (chunk["status"], chunk["httpStatus"]) == ("failed", 200)
 
 
 def test_on_error_fail_raises_after_doing_the_rest(make_sim: MakeSim) -> None:
@@ -133,15 +143,24 @@ def test_on_error_arguments_checked() -> None:
         batch_op([(1, 2)], batch_size=0)
 
 
-def test_canceled_and_pending_batch_statuses(make_sim: MakeSim) -> None:
+def test_canceled_and_pending_batch_statuses(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim(reply_mode="200", batch_status="CANCELED")
     value = batch_op([(1, 101)], on_error="ignore").execute({})
     assert value["totals"]["failed"] == 1
     assert value["batchStatuses"] == {"CANCELED": 1}
     sim.configure(batch_status="PENDING")
-    value = batch_op([(1, 102)]).execute({})
-    assert value["totals"]["done"] == 1
+    report = tmp_path / "pending.jsonl"
+    value = batch_op([(1, 102)], report_path=str(report)).execute(task_context())
+    assert (value["totals"]["confirmed"], value["totals"]["accepted"]) == (0, 1)  # at most accepted
     assert value["batchStatuses"] == {"PENDING": 1}
+    chunk = next(line for line in report_lines(report) if line["kind"] == "chunk")
+    assert chunk["status"] == "unfinished"
+    # Never checkpointed as done: a retry of the same run sends the PENDING chunk again.
+    sim.configure(batch_status="COMPLETE")
+    sim.reset_counters()
+    value = batch_op([(1, 102)], report_path=str(report)).execute(task_context())
+    assert (value["totals"]["confirmed"], value["totals"]["doneEarlier"]) == (1, 0)
+    assert sim.counters()["by_endpoint"]["batch_archive"] == 1
 
 
 # -- input sources ---------------------------------------------------------------------------------
@@ -164,7 +183,7 @@ def test_every_input_source(make_sim: MakeSim, tmp_path: Path, kind: str) -> Non
     else:
         inputs = ((f, t) for f, t in targets)  # e.g. a lazy XCom sequence
     value = batch_op(inputs).execute({})
-    assert value["totals"]["done"] == 3
+    assert value["totals"]["confirmed"] == 3
     assert_only_removed(sim, before, {(str(f), str(t)) for f, t in targets})
 
 
@@ -232,7 +251,7 @@ def test_label_archive_by_name_and_by_type(make_sim: MakeSim, tmp_path: Path) ->
     ]
     value = label_op(inputs, report_path=str(tmp_path / "l.jsonl")).execute({})
     assert value["operation"] == "label_archive"
-    assert value["totals"]["done"] == 3
+    assert value["totals"]["confirmed"] == 3
     assert sim.counters()["by_endpoint"]["labels"] == 1  # names resolved once
     assert sim.counters()["by_endpoint"]["labels_archive"] == 1
     assert sim.state.labels_of(FT, "1", TT, "101") == {UNLABELED, BILLING}
@@ -251,7 +270,7 @@ def test_label_types_from_csv(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim()
     path = tmp_path / "labels.csv"
     path.write_text("from_id,to_id,label\n5,105,Decision maker\n5,106,Decision maker\n")
-    assert label_op(str(path)).execute({})["totals"]["done"] == 2
+    assert label_op(str(path)).execute({})["totals"]["confirmed"] == 2
     assert sim.state.labels_of(FT, "5", TT, "105") == {UNLABELED, BILLING}
 
 
@@ -295,9 +314,11 @@ def test_fatal_error_stops_at_once_and_accounts_for_everything(make_sim: MakeSim
     assert summary["kind"] == "summary"
     assert summary["totals"] == {
         "requested": 100,
-        "done": 20,
+        "confirmed": 20,
+        "accepted": 0,
         "failed": 10,
         "skipped": 70,
+        "doneEarlier": 0,
         "duplicates": 0,
         "wouldRemove": 0,
         "absent": 0,
@@ -310,17 +331,21 @@ def test_rerun_after_crash_skips_checkpointed_chunks(make_sim: MakeSim, tmp_path
     report = tmp_path / "r.jsonl"
     inputs = [(f, t) for f in range(1, 11) for t in range(101, 111)]
     with pytest.raises(AirflowFailException):
-        batch_op(inputs, batch_size=10, max_concurrency=1, report_path=str(report)).execute({})
+        batch_op(inputs, batch_size=10, max_concurrency=1, report_path=str(report)).execute(task_context())
     assert sim.state.association_count(FT, TT) == 70
     sim.configure(faults=FaultPlan())
     sim.reset_counters()
 
-    value = batch_op(inputs, batch_size=10, max_concurrency=2, report_path=str(report)).execute({})
+    value = batch_op(inputs, batch_size=10, max_concurrency=2, report_path=str(report)).execute(
+        task_context()
+    )
     assert value["totals"] == {
         "requested": 100,
-        "done": 70,
+        "confirmed": 70,
+        "accepted": 0,
         "failed": 0,
         "skipped": 30,
+        "doneEarlier": 30,
         "duplicates": 0,
         "wouldRemove": 0,
         "absent": 0,
@@ -331,12 +356,12 @@ def test_rerun_after_crash_skips_checkpointed_chunks(make_sim: MakeSim, tmp_path
     pairs = [line for line in lines if line["kind"] == "pair"]
     assert len(pairs) == 100  # a complete account, each pair once
     assert sum(1 for p in pairs if p["category"] == "checkpoint") == 30
-    assert len(list(iter_report_pairs(str(report)))) == 100
+    assert len(list(iter_report_pairs(str(report), (*SENT_STATUSES, DONE_EARLIER)))) == 100
     assert not Path(str(report) + ".prev").exists()
 
     sim.reset_counters()  # a third run has nothing left to send
-    value = batch_op(inputs, batch_size=10, report_path=str(report)).execute({})
-    assert value["totals"]["skipped"] == 100
+    value = batch_op(inputs, batch_size=10, report_path=str(report)).execute(task_context())
+    assert (value["totals"]["skipped"], value["totals"]["doneEarlier"]) == (100, 100)
     assert sim.counters()["requests"] == 0
 
 
@@ -403,7 +428,7 @@ def test_rate_limit_share_scales_the_hooks_governor(
 ) -> None:
     from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 
-    make_sim(extra={"rate_limit": 100})
+    sim = make_sim(extra={"rate_limit": 100})
     created: list[HubSpotHook] = []
     original_init = HubSpotHook.__init__
 
@@ -413,12 +438,12 @@ def test_rate_limit_share_scales_the_hooks_governor(
 
     monkeypatch.setattr(HubSpotHook, "__init__", recording_init)
     summary = batch_op([(1, 101)], rate_limit_share=0.25).execute({})
-    assert summary["totals"]["done"] == 1
+    assert summary["totals"]["confirmed"] == 1
     assert created[0].get_conn().governor.limit == 25
-    with pytest.raises(ValueError, match="rate_limit_share"):
-        batch_op([(1, 101)], rate_limit_share=0)
-    with pytest.raises(ValueError, match="rate_limit_share"):
-        batch_op([(1, 101)], rate_limit_share=1.5)
+    for share in (0, 1.5):  # range-checked once, by the hook: refused before any request
+        with pytest.raises(AirflowFailException, match="rate_limit_share"):
+            batch_op([(1, 102)], rate_limit_share=share).execute({})
+    assert sim.counters()["by_endpoint"]["batch_archive"] == 1
 
 
 def test_dry_run_refuses_to_overwrite_a_real_runs_checkpoint(make_sim: MakeSim, tmp_path: Path) -> None:
@@ -426,7 +451,7 @@ def test_dry_run_refuses_to_overwrite_a_real_runs_checkpoint(make_sim: MakeSim, 
     inputs = [(f, t) for f in range(1, 11) for t in range(101, 111)]
     report = tmp_path / "run.jsonl"
     with pytest.raises(AirflowFailException):
-        batch_op(inputs, batch_size=10, report_path=str(report)).execute({})
+        batch_op(inputs, batch_size=10, report_path=str(report)).execute(task_context())
     checkpoint_before = report.read_text()
     sim.reset_counters()
 
@@ -439,9 +464,9 @@ def test_dry_run_refuses_to_overwrite_a_real_runs_checkpoint(make_sim: MakeSim, 
         1 for line in report_lines(report) if line["kind"] == "chunk" and line["status"] == "done"
     )
     assert done_before > 0
-    sim.configure(faults=FaultPlan())  # the next day: the budget is back
-    value = batch_op(inputs, batch_size=10, report_path=str(report)).execute({})
-    assert value["totals"]["skipped"] == 10 * done_before  # the checkpoint survived the dry run
+    sim.configure(faults=FaultPlan())  # the next day: the budget is back, the task is retried
+    value = batch_op(inputs, batch_size=10, report_path=str(report)).execute(task_context())
+    assert value["totals"]["doneEarlier"] == 10 * done_before  # the checkpoint survived the dry run
     assert sim.state.association_count(FT, TT) == 0
 
 
@@ -467,25 +492,31 @@ def test_a_file_that_is_not_utf8_is_refused_naming_it(make_sim: MakeSim, tmp_pat
     assert sim.counters()["requests"] == 0
 
 
-def test_an_error_on_the_handling_thread_sends_none_of_the_queued_chunks() -> None:
-    import time
+def test_an_error_on_the_recording_thread_sends_none_of_the_queued_chunks() -> None:
+    import threading
 
+    from airflow_provider_hubassoc.models.associations import Pair
     from airflow_provider_hubassoc.operators.chunking import Chunk
-    from airflow_provider_hubassoc.operators.runner import ChunkOutcome, run_chunks
+    from airflow_provider_hubassoc.operators.outcomes import ChunkOutcome, Verdict
+    from airflow_provider_hubassoc.operators.runner import ChunkRunner, StopSignal
 
     sent: list[int] = []
+    recorded = threading.Event()
 
-    def work(chunk: Chunk) -> ChunkOutcome:
+    def send(chunk: Chunk) -> ChunkOutcome:
         if chunk.index > 0:
-            time.sleep(0.3)  # still queued or in flight when the handler fails
+            recorded.wait(1)  # still queued or in flight when the recording fails
         sent.append(chunk.index)
-        return ChunkOutcome(chunk, [])
+        return ChunkOutcome(chunk, [Verdict("confirmed")])
 
-    def handle(outcome: ChunkOutcome) -> None:
+    def record(outcome: ChunkOutcome) -> None:
+        recorded.set()
         raise OSError("disk full while writing the report")
 
-    chunks = iter([Chunk(index, []) for index in range(8)])
+    chunks = iter([Chunk(index, [Pair(str(index + 1), "2")]) for index in range(8)])
+    stop = StopSignal()
     with pytest.raises(OSError, match="disk full"):
-        run_chunks(chunks, work, handle, max_concurrency=1, queue_ahead=4)
-    # Chunk 0 was handled; chunk 1 was already running; chunks 2.. were queued and must not go out.
+        ChunkRunner(send, record, stop=stop, max_concurrency=1, queue_ahead=4).run(chunks)
+    # Chunk 0 was recorded; chunk 1 was already running; chunks 2.. were queued and must not go out.
     assert sorted(sent) in ([0], [0, 1])
+    assert stop.reason == "OSError on the task's thread"

@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_hubassoc.simulator import Simulator
 from tests.dag_files import load_test_dag
-from tests.operators.conftest import BILLING, FT, TT, UNLABELED
+from tests.support import BILLING, FT, TT, UNLABELED
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ import pytest
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from airflow_provider_hubassoc.operators.report import read_checkpoint
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
-from tests.reliability.conftest import (
+from tests.support import (
     FT,
     TT,
     LeakScan,

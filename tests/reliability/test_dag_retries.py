@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
 from tests.dag_files import load_test_dag
-from tests.reliability.conftest import TOKEN, LeakScan, MakeSim, archive_requests
+from tests.support import TOKEN, LeakScan, MakeSim, archive_requests
 
 pytestmark = pytest.mark.e2e
 

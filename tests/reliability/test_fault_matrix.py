@@ -26,7 +26,7 @@ from airflow_provider_hubassoc.operators.archive import (
     HubSpotArchiveAssociationsOperator,
 )
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
-from tests.reliability.conftest import (
+from tests.support import (
     BOSS,
     FT,
     MAX_RETRIES,

@@ -18,7 +18,7 @@ from airflow_provider_hubassoc.client.errors import HubSpotConfigError
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook, token_provider_for
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from airflow_provider_hubassoc.simulator import FaultPlan, TokenSpec
-from tests.reliability.conftest import (
+from tests.support import (
     CLIENT_SECRET,
     FT,
     REFRESH_TOKEN,
@@ -39,7 +39,7 @@ def batch_op(**kwargs: Any) -> HubSpotArchiveAssociationsOperator:
 
 
 def test_the_leak_scan_finds_a_planted_secret() -> None:
-    from tests.reliability.conftest import LeakScan as Scan
+    from tests.support import LeakScan as Scan
 
     for secret in SECRETS:
         scan = Scan()
