@@ -1,5 +1,6 @@
 """Bad input: every refusal names the input, fails the task without Airflow retries, and sends no
-request (not even the labels GET, unless a label name has to be resolved)."""
+request (not even the labels GET, unless the input is well formed and names labels, which are then
+checked against HubSpot's list before any archive request)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_hubassoc.models.identifiers import MAX_RECORD_ID, parse_record_id, short_repr
-from airflow_provider_hubassoc.operators.chunking import PairStore
-from airflow_provider_hubassoc.operators.inputs import PairSource
 from airflow_provider_hubassoc.simulator import Simulator
-from tests.operators.conftest import batch_op, label_op
-from tests.reliability.conftest import FT, TT, LeakScan, MakeSim, archive_requests, run_operator
+from tests.support import (
+    FT,
+    TT,
+    LeakScan,
+    MakeSim,
+    archive_requests,
+    batch_op,
+    label_op,
+    load_inputs,
+    run_operator,
+)
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 OBJECT_TYPE_RE = re.compile(r"^(?:[0-9]-[0-9]{1,12}|p[0-9]{1,12}_[a-z][a-z0-9_]{0,99}|[a-z][a-z0-9_]{0,99})$")
@@ -141,13 +149,10 @@ def test_valid_ids_in_any_spelling_parse_canonically_and_dedup(
         items.append({"from_id": spell(f, how), "to_id": spell(t, 3 - how)})
     items += [{"fromId": str(ids[i % len(ids)][0]), "toId": ids[i % len(ids)][1]} for i in repeat]
     unique = {(str(f), str(t)) for f, t, _ in ids}
-    source = PairSource(items, labels=False)
-    assert {(p.from_id, p.to_id) for p in source} == unique
-    with PairStore() as store:
-        store.add((p.from_id, p.to_id, p.types) for p in source)
-        assert store.pair_count == len(unique)
-        assert store.duplicates == len(items) - len(unique)
-        assert {(p.from_id, p.to_id) for p in store.iter_pairs()} == unique
+    report, loaded = load_inputs(items)
+    assert {(p.from_id, p.to_id) for p in loaded} == unique
+    assert report.requested == len(loaded) == len(unique)
+    assert report.duplicates == len(items) - len(unique)
     for f, t, _ in ids:
         assert parse_record_id("0" + str(f)) == str(f)
         assert parse_record_id(t) == str(t)
@@ -165,7 +170,8 @@ def test_duplicates_are_sent_once(sim: Simulator, leak_scan: LeakScan, tmp_path:
     run = run_operator(batch_op(inputs, report_path=str(tmp_path / "r.jsonl")), sim, leak_scan)
     assert run.error is None, repr(run.error)
     totals = run.summary["totals"]
-    assert (totals["requested"], totals["duplicates"], totals["done"]) == (3, 4, 3)
+    done = totals["confirmed"] + totals["accepted"]
+    assert (totals["requested"], totals["duplicates"], done) == (3, 4, 3)
     assert sim.counters()["archived_pairs"] == 3
     assert archive_requests(sim) == 1
     removed = {("1", "101"), ("1", "102"), ("2", "101")}
@@ -299,14 +305,53 @@ def test_unknown_label_name_is_refused_after_only_the_labels_lookup(
 
 
 @pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            "HUBSPOT_DEFINED:36",
+            "label type HUBSPOT_DEFINED:36 is not defined",
+        ),  # the label is USER_DEFINED:36
+        (["USER_DEFINED", 999], "label type USER_DEFINED:999 is not defined"),  # no such label
+    ],
+)
+def test_an_undefined_label_type_is_refused_after_only_the_labels_lookup(
+    sim: Simulator, leak_scan: LeakScan, spec: Any, expected: str
+) -> None:
+    """HubSpot answers "done" for a label type the pair does not carry, and the label stays: such a
+    type must be refused before any archive request, as an unknown name is (issue 18, item 6)."""
+    run = run_operator(label_op([[1, 101, ["USER_DEFINED", 36]], [2, 101, spec]]), sim, leak_scan)
+    assert isinstance(run.error, AirflowFailException), repr(run.error)
+    message = str(run.error)
+    assert message.startswith("invalid input, nothing was sent to HubSpot: inputs[1]: "), message
+    assert expected in message
+    assert "'Decision maker' = USER_DEFINED:36" in message  # the labels that exist are listed
+    assert len(message) < MESSAGE_LIMIT
+    assert sim.counters()["by_endpoint"]["labels"] == 1
+    assert archive_requests(sim, "labels_archive") == 0
+    assert sim.state.edges(FT, TT) == run.before
+
+
+def test_an_oversized_csv_header_is_refused_briefly(
+    sim: Simulator, leak_scan: LeakScan, tmp_path: Path
+) -> None:
+    """`from_id,to_id` then 50 MB of commas: refused with a short message (it was 104 MB long)."""
+    path = tmp_path / "pairs.csv"
+    with path.open("wb") as handle:
+        handle.write(b"from_id,to_id" + b"," * (50 << 20) + b"\n1,101\n")
+    refused(batch_op(str(path)), sim, leak_scan, f"{path} line 1: longer than")
+
+
+@pytest.mark.parametrize(
     ("types", "expected"),
     [
         ([["USER_DEFINED", 0]], "out of range"),
         ([["USER_DEFINED", -36]], "type id -36"),
         ([["USER_DEFINED", 2**31]], "out of range"),
-        ([["USER_DEFINED", 36.0]], "not a positive integer"),
+        ([["USER_DEFINED", 36.0]], "type id 36.0 is not a type id"),
+        ([["USER_DEFINED", "\u00b2"]], "ASCII digits only"),
+        (["USER_DEFINED:\u0663\u0666"], "ASCII digits only"),
         ([["MADE_UP", 36]], "category 'MADE_UP' is unknown"),
-        ([{"category": "USER_DEFINED"}], "not a positive integer"),
+        ([{"category": "USER_DEFINED"}], "needs both a category and a type id"),
         ([], "empty"),
         ([""], "empty label name"),
         ([True], "not usable"),
