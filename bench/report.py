@@ -377,6 +377,12 @@ def notes(bench: Bench) -> list[str]:
         "times here are a best case for every client alike. Ratios are the robust part."
     )
     ours = [r for r in bench.runs if r.client == "ours"]
+    for run in ours:
+        if "confirmed_pairs" in run.child:
+            out.append(
+                f"Ours at {run.n:,} pairs: {run.child['confirmed_pairs']:,} confirmed by HubSpot's reply, "
+                f"{run.child.get('accepted_pairs', 0):,} accepted (answered 2xx without per-pair detail)."
+            )
     if ours:
         before = min(float(r.child.get("rss_before_kb", 0)) for r in ours) / 1024
         out.append(

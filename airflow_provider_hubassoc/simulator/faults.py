@@ -32,16 +32,21 @@ class FaultInjector:
         scheduled = plan.schedule.get(request_number)
         if scheduled is not None:
             return scheduled
-        if not (plan.error_rate or plan.reset_rate or plan.slow_rate or plan.malformed_rate):
+        draws = [(rate, kind) for rate, kind in _draws(plan) if rate]
+        if not draws:
             return None
         with self._lock:
-            rng = self._rng
-            if plan.error_rate and rng.random() < plan.error_rate:
-                return str(rng.choice(plan.error_statuses))
-            if plan.reset_rate and rng.random() < plan.reset_rate:
-                return "reset"
-            if plan.slow_rate and rng.random() < plan.slow_rate:
-                return "slow"
-            if plan.malformed_rate and rng.random() < plan.malformed_rate:
-                return "malformed"
+            for rate, kind in draws:
+                if self._rng.random() < rate:
+                    return str(self._rng.choice(plan.error_statuses)) if kind == "5xx" else kind
         return None
+
+
+def _draws(plan: FaultPlan) -> list[tuple[float, str]]:
+    """Each probabilistic fault in the fixed order draws happen (a 5xx picks its status next)."""
+    return [
+        (plan.error_rate, "5xx"),
+        (plan.reset_rate, "reset"),
+        (plan.slow_rate, "slow"),
+        (plan.malformed_rate, "malformed"),
+    ]

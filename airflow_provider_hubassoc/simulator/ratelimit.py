@@ -54,6 +54,13 @@ class _Bucket:
         self.day = -1  # days since the epoch, UTC
         self.day_count = 0
 
+    def advance(self, window_start: float, day: int) -> None:
+        """Forget requests older than the window, and the count of a day that is over."""
+        while self.stamps and self.stamps[0] <= window_start:
+            self.stamps.popleft()
+        if self.day != day:
+            self.day, self.day_count = day, 0
+
 
 class RateLimiter:
     """Per-key budgets. Refused requests do not use a slot, so Retry-After is exact."""
@@ -73,34 +80,33 @@ class RateLimiter:
         now_mono, now_wall = time.monotonic(), time.time()
         window = interval_ms / 1000.0
         with self._lock:
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = self._buckets[key] = _Bucket()
-            stamps = bucket.stamps
-            while stamps and stamps[0] <= now_mono - window:
-                stamps.popleft()
-            day = int(now_wall // 86_400)  # the UTC day: cheaper than formatting a date each request
-            if bucket.day != day:
-                bucket.day, bucket.day_count = day, 0
-            daily_cap = None if oauth else daily_limit
-            policy: str | None = None
-            retry_after = 0
-            if daily_cap is not None and bucket.day_count >= daily_cap:
-                policy, retry_after = DAILY, seconds_to_utc_midnight(now_wall)
-            elif len(stamps) >= limit:
-                policy = TEN_SECONDLY
-                retry_after = max(1, math.ceil(stamps[0] + window - now_mono))
-            else:
-                stamps.append(now_mono)
+            bucket = self._buckets.setdefault(key, _Bucket())
+            bucket.advance(now_mono - window, int(now_wall // 86_400))  # the UTC day, cheaply
+            policy, retry_after = _refusal(
+                bucket, limit, window, None if oauth else daily_limit, now_mono, now_wall
+            )
+            if policy is None:
+                bucket.stamps.append(now_mono)
                 bucket.day_count += 1
             daily_header = None if oauth else (daily_limit if daily_limit is not None else NOMINAL_DAILY)
             return RateDecision(
                 allowed=policy is None,
                 policy=policy,
                 limit=limit,
-                remaining=max(0, limit - len(stamps)),
+                remaining=max(0, limit - len(bucket.stamps)),
                 interval_ms=interval_ms,
                 daily=daily_header,
                 daily_remaining=None if daily_header is None else max(0, daily_header - bucket.day_count),
                 retry_after_s=retry_after,
             )
+
+
+def _refusal(
+    bucket: _Bucket, limit: int, window: float, daily_cap: int | None, now_mono: float, now_wall: float
+) -> tuple[str | None, int]:
+    """(the policy that refuses the request, seconds until it would not), or (None, 0)."""
+    if daily_cap is not None and bucket.day_count >= daily_cap:
+        return DAILY, seconds_to_utc_midnight(now_wall)
+    if len(bucket.stamps) >= limit:
+        return TEN_SECONDLY, max(1, math.ceil(bucket.stamps[0] + window - now_mono))
+    return None, 0

@@ -460,13 +460,9 @@ class Simulator:
         number: int,
     ) -> tuple[endpoints.Outcome, str | None]:
         """Auth, rate limit, fault choice, object types, scopes, then the endpoint itself."""
-        auth = handler.headers.get("Authorization", "")
-        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        spec = config.tokens.get(token) if token else None
+        token, spec, refusal = _authenticate(handler, config)
         if spec is None:
-            return endpoints.Outcome(replies.invalid_auth()), None
-        if spec.expires_at is not None and time.time() >= spec.expires_at:
-            return endpoints.Outcome(replies.expired_auth()), None
+            return endpoints.Outcome(refusal), None
         decision = self._limiter.check(
             "oauth" if spec.oauth else token,
             config.rate_limit,
@@ -483,25 +479,9 @@ class Simulator:
             reply.headers.extend(rate_headers)
             return endpoints.Outcome(reply), None
         fault = self._pick_fault(config, endpoint, number)
-        if fault == "429":
-            retry = max(1, config.rate_interval_ms // 1000) if config.retry_after else None
-            reply = replies.rate_limited("TEN_SECONDLY_ROLLING", retry)
-            reply.headers.extend(rate_headers)
-            return endpoints.Outcome(reply), fault
-        if fault == "429-daily":
-            # As the daily limiter refuses: come back at UTC midnight, nothing left today.
-            retry = seconds_to_utc_midnight(time.time()) if config.retry_after else None
-            reply = replies.rate_limited("DAILY", retry)
-            reply.headers.extend(
-                (name, "0" if name == _DAILY_REMAINING else value) for name, value in rate_headers
-            )
-            return endpoints.Outcome(reply), fault
-        if (
-            fault is not None
-            and fault != "slow"
-            and fault != "malformed"
-            and not config.faults.commit_on_error
-        ):
+        if fault in ("429", "429-daily"):
+            return endpoints.Outcome(_rate_fault(fault, config, rate_headers)), fault
+        if fault not in (None, "slow", "malformed") and not config.faults.commit_on_error:
             return endpoints.Outcome(replies.server_error(500)), fault  # replaced by _apply_fault
         outcome = self._execute(config, endpoint, match, body, spec)
         outcome.reply.headers.extend(rate_headers)
@@ -590,6 +570,32 @@ class Simulator:
             except (ValueError, TypeError) as exc:
                 return replies.validation_error(f"Bad config change: {exc}")
         return replies.not_found("RESOURCE_NOT_FOUND", f"No admin route {method} {path}")
+
+
+def _authenticate(handler: _Handler, config: SimulatorConfig) -> tuple[str, TokenSpec | None, Reply]:
+    """(token, its spec, the 401 to send when the spec is None)."""
+    auth = handler.headers.get("Authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    spec = config.tokens.get(token) if token else None
+    if spec is None:
+        return token, None, replies.invalid_auth()
+    if spec.expires_at is not None and time.time() >= spec.expires_at:
+        return token, None, replies.expired_auth()
+    return token, spec, Reply(200)
+
+
+def _rate_fault(fault: str, config: SimulatorConfig, rate_headers: list[tuple[str, str]]) -> Reply:
+    """A scheduled 429 that looks like the limiter's own: the rolling window, or the day's budget."""
+    if fault == "429":
+        retry = max(1, config.rate_interval_ms // 1000) if config.retry_after else None
+        reply = replies.rate_limited("TEN_SECONDLY_ROLLING", retry)
+        reply.headers.extend(rate_headers)
+        return reply
+    # As the daily limiter refuses: come back at UTC midnight, nothing left today.
+    retry = seconds_to_utc_midnight(time.time()) if config.retry_after else None
+    reply = replies.rate_limited("DAILY", retry)
+    reply.headers.extend((name, "0" if name == _DAILY_REMAINING else value) for name, value in rate_headers)
+    return reply
 
 
 def _decoded(raw: bytes) -> Any:

@@ -218,16 +218,20 @@ class SimulatorState:
         now = time.monotonic()
         while heap and heap[0][0] <= now:
             _, _, pair, fid, tid = heapq.heappop(heap)
-            by_from = self._ghosts.get(pair)
-            tos = by_from.get(fid) if by_from is not None else None
-            ghost = tos.get(tid) if tos is not None else None
-            if by_from is None or tos is None or ghost is None or ghost[0] > now:
-                continue  # already read away, or renewed by a later archive (its own entry follows)
-            del tos[tid]
-            if not tos:
-                del by_from[fid]
-                if not by_from:
-                    del self._ghosts[pair]
+            self._forget_ghost(pair, fid, tid, now)
+
+    def _forget_ghost(self, pair: Pair, fid: str, tid: str, now: float) -> None:
+        """Drop one expired ghost; one already read away, or renewed by a later archive, stays."""
+        by_from = self._ghosts.get(pair, {})
+        tos = by_from.get(fid, {})
+        ghost = tos.get(tid)
+        if ghost is None or ghost[0] > now:
+            return
+        del tos[tid]
+        if not tos:
+            del by_from[fid]
+            if not by_from:
+                del self._ghosts[pair]
 
     def ghost_count(self) -> int:
         """Archived edges still visible to batch read (expired ones may linger until the next archive)."""
