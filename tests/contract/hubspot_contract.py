@@ -122,7 +122,7 @@ class ReadResult(Shape):
 
 
 class ReadBody(BatchBody):
-    results: list[ReadResult]  # type: ignore[assignment]
+    results: list[ReadResult]
 
 
 class CreatedResult(Shape):
@@ -134,7 +134,7 @@ class CreatedResult(Shape):
 
 
 class CreateBody(BatchBody):
-    results: list[CreatedResult]  # type: ignore[assignment]
+    results: list[CreatedResult]
 
 
 class LabelDefinition(Shape):

@@ -20,6 +20,9 @@ from airflow_provider_hubassoc.client.errors import HubSpotError
 from airflow_provider_hubassoc.client.versions import ApiVersion
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
+from airflow_provider_hubassoc.simulator.config import BatchStatus
+from airflow_provider_hubassoc.simulator.facts import ArchiveReply, ReadReply, Version
+from airflow_provider_hubassoc.simulator.pytest_plugin import SimulatorFactory
 from tests.contract.hubspot_contract import ArchiveRequest, LabelsRequest, ReadRequest, Shape, check
 
 H = "HUBSPOT_DEFINED"
@@ -77,7 +80,7 @@ def _labelled(from_id: str, to_id: str, *types: tuple[AssociationCategory, int])
 # ----- requests -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_every_request_the_client_builds_fits_the_contract(
-    simulator_factory, client_for: ClientFor, version: str
+    simulator_factory: SimulatorFactory, client_for: ClientFor, version: str
 ) -> None:
     sim = simulator_factory(SimulatorConfig(read_page_size=2), _state())
     client = client_for(sim, version)
@@ -103,7 +106,7 @@ def test_every_request_the_client_builds_fits_the_contract(
 
 @pytest.mark.parametrize("type_id", [2**31, 0])
 def test_type_ids_outside_int32_are_refused_before_any_request(
-    simulator_factory, client_for: ClientFor, type_id: int
+    simulator_factory: SimulatorFactory, client_for: ClientFor, type_id: int
 ) -> None:
     sim = simulator_factory(None, _state())
     client = client_for(sim, "2026-03")
@@ -118,7 +121,7 @@ def test_type_ids_outside_int32_are_refused_before_any_request(
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 @pytest.mark.parametrize("mode", ["200", "204", "207"])
 def test_archive_replies_in_every_variant(
-    simulator_factory, client_for: ClientFor, version: str, mode: str
+    simulator_factory: SimulatorFactory, client_for: ClientFor, version: Version, mode: ArchiveReply
 ) -> None:
     sim = simulator_factory(SimulatorConfig(archive_replies={version: mode}), _state())
     client = client_for(sim, version)
@@ -142,7 +145,7 @@ def test_archive_replies_in_every_variant(
 
 @pytest.mark.parametrize("status", ["PENDING", "PROCESSING", "CANCELED"])
 def test_unfinished_batch_statuses_reach_the_caller(
-    simulator_factory, client_for: ClientFor, status: str
+    simulator_factory: SimulatorFactory, client_for: ClientFor, status: BatchStatus
 ) -> None:
     sim = simulator_factory(SimulatorConfig(batch_status=status), _state())
     result = client_for(sim, "2026-09").archive_associations("contacts", "companies", [Pair("1", "10")])
@@ -153,7 +156,7 @@ def test_unfinished_batch_statuses_reach_the_caller(
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 @pytest.mark.parametrize("mode", ["200", "207"])
 def test_batch_read_partial_failure_in_every_variant(
-    simulator_factory, client_for: ClientFor, version: str, mode: str
+    simulator_factory: SimulatorFactory, client_for: ClientFor, version: Version, mode: ReadReply
 ) -> None:
     sim = simulator_factory(SimulatorConfig(read_replies={version: mode}), _state())
     read = client_for(sim, version).read_associations("contacts", "companies", ["1", "999"])

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
+from airflow_provider_hubassoc.simulator.facts import ArchiveReply
+from airflow_provider_hubassoc.simulator.pytest_plugin import SimulatorFactory
 from tests.support import SimClient
 
 H = "HUBSPOT_DEFINED"
@@ -33,7 +35,9 @@ def _sdk(sim: Simulator) -> Any:
 
 
 @pytest.mark.parametrize("v4_archive_reply", ["204", "200"])
-def test_official_sdk_archives_against_the_simulator(simulator_factory, v4_archive_reply: str) -> None:
+def test_official_sdk_archives_against_the_simulator(
+    simulator_factory: SimulatorFactory, v4_archive_reply: ArchiveReply
+) -> None:
     from hubspot.crm.associations.v4 import (
         AssociationSpec,
         BatchInputPublicAssociationMultiArchive,
@@ -71,7 +75,7 @@ def test_official_sdk_archives_against_the_simulator(simulator_factory, v4_archi
     assert SimClient(sim).read(["1"]).json()["results"][0]["to"][0]["toObjectId"] == "10"
 
 
-def test_official_sdk_reads_associations_and_labels(simulator_factory) -> None:
+def test_official_sdk_reads_associations_and_labels(simulator_factory: SimulatorFactory) -> None:
     from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
     from hubspot.crm.associations.v4.models import PublicFetchAssociationsBatchRequest
 

@@ -24,6 +24,9 @@ from airflow_provider_hubassoc.simulator import (
     TokenSpec,
     endpoints,
 )
+from airflow_provider_hubassoc.simulator.config import FaultKind
+from airflow_provider_hubassoc.simulator.facts import ArchiveReply, CreateReply, ReadReply, Version
+from airflow_provider_hubassoc.simulator.pytest_plugin import SimulatorFactory
 from tests.contract.hubspot_contract import (
     BatchBody,
     CreateBody,
@@ -67,7 +70,7 @@ def expect(response: requests.Response, status: int, model: type[Shape] | None) 
 
 
 @pytest.fixture
-def sim(simulator_factory) -> Simulator:
+def sim(simulator_factory: SimulatorFactory) -> Simulator:
     return simulator_factory(SimulatorConfig(rate_limit=10_000, read_page_size=2), _state())
 
 
@@ -133,7 +136,9 @@ def test_labels_replies(sim: Simulator, version: str) -> None:
 # ----- the UNSETTLED variants, selected per version ---------------------------------------------
 @pytest.mark.parametrize("version", SIM_VERSIONS)
 @pytest.mark.parametrize(("mode", "ok", "partial"), [("200", 200, 200), ("204", 204, 204), ("207", 200, 207)])
-def test_archive_flips(simulator_factory, version: str, mode: str, ok: int, partial: int) -> None:
+def test_archive_flips(
+    simulator_factory: SimulatorFactory, version: Version, mode: ArchiveReply, ok: int, partial: int
+) -> None:
     sim = simulator_factory(SimulatorConfig(archive_replies={version: mode}), _state())
     client = SimClient(sim, version=version)
     expect(client.archive([("1", ["10"])]), ok, _archive_model(ok))
@@ -145,7 +150,9 @@ def test_archive_flips(simulator_factory, version: str, mode: str, ok: int, part
 
 @pytest.mark.parametrize("version", SIM_VERSIONS)
 @pytest.mark.parametrize(("read", "create"), [("200", "200"), ("207", "201")])
-def test_read_and_create_flips(simulator_factory, version: str, read: str, create: str) -> None:
+def test_read_and_create_flips(
+    simulator_factory: SimulatorFactory, version: Version, read: ReadReply, create: CreateReply
+) -> None:
     config = SimulatorConfig(read_replies={version: read}, create_replies={version: create})
     sim = simulator_factory(config, _state())
     client = SimClient(sim, version=version)
@@ -185,7 +192,7 @@ def test_error_replies(sim: Simulator, version: str) -> None:
 
 @pytest.mark.parametrize("version", SIM_VERSIONS)
 @pytest.mark.parametrize("fault", ["500", "502", "503", "504", "429", "429-daily"])
-def test_fault_replies(simulator_factory, version: str, fault: str) -> None:
+def test_fault_replies(simulator_factory: SimulatorFactory, version: str, fault: FaultKind) -> None:
     sim = simulator_factory(SimulatorConfig(faults=FaultPlan(schedule={1: fault})), _state())
     response = SimClient(sim, version=version).archive([("1", ["10"])])
     expect(response, int(fault[:3]), Error)
@@ -193,7 +200,7 @@ def test_fault_replies(simulator_factory, version: str, fault: str) -> None:
         check(RateLimitError, response.content)
 
 
-def test_rolling_and_daily_limit_replies(simulator_factory) -> None:
+def test_rolling_and_daily_limit_replies(simulator_factory: SimulatorFactory) -> None:
     sim = simulator_factory(SimulatorConfig(rate_limit=1, daily_limit=2), _state())
     client = SimClient(sim)
     expect(client.labels(), 200, LabelsList)
@@ -256,46 +263,47 @@ def test_toobjectid_is_a_string_and_labels_are_never_null(sim: Simulator, versio
     assert "label" not in first["associationTypes"][0]
 
 
+def _read_body(
+    to_object_id: Any = "10", type_id: int = 279, label: Any = "Primary", started: str = ""
+) -> str:
+    return json.dumps(
+        {
+            "status": "COMPLETE",
+            "results": [
+                {
+                    "from": {"id": "1"},
+                    "to": [
+                        {
+                            "toObjectId": to_object_id,
+                            "associationTypes": [{"category": H, "typeId": type_id, "label": label}],
+                        }
+                    ],
+                }
+            ],
+            "startedAt": started or "2026-08-01T10:00:00.000Z",
+            "completedAt": "2026-08-01T10:00:01.000Z",
+        }
+    )
+
+
+def _error_body(correlation_id: str = "5f0e4f0e-1c2b-4e63-9a43-2d1f0c9f1a11", category: Any = "X") -> str:
+    return json.dumps({"category": category, "correlationId": correlation_id, "message": "m"})
+
+
 @pytest.mark.parametrize(
-    ("model", "body"),
+    ("model", "text"),
     [
-        (ReadBody, {"toObjectId": 10}),  # an integer: the 2023 description
-        (ReadBody, {"label": None}),  # null instead of absent
-        (ReadBody, {"typeId": 2**31}),  # above int32
-        (ReadBody, {"startedAt": "yesterday"}),
-        (Error, {"correlationId": "not-a-uuid"}),
-        (Error, {"category": None}),
+        (ReadBody, _read_body(to_object_id=10)),  # an integer: the 2023 description
+        (ReadBody, _read_body(label=None)),  # null instead of absent
+        (ReadBody, _read_body(type_id=2**31)),  # above int32
+        (ReadBody, _read_body(started="yesterday")),
+        (Error, _error_body(correlation_id="not-a-uuid")),
+        (Error, _error_body(category=None)),
     ],
 )
-def test_the_contract_refuses_what_the_old_simulator_sent(model: type[Shape], body: dict[str, Any]) -> None:
+def test_the_contract_refuses_what_the_old_simulator_sent(model: type[Shape], text: str) -> None:
     """The checks above have teeth: each fault the conformance check found fails the contract."""
-    good_read = {
-        "status": "COMPLETE",
-        "results": [
-            {
-                "from": {"id": "1"},
-                "to": [
-                    {"toObjectId": "10", "associationTypes": [{"category": H, "typeId": 279, "label": "x"}]}
-                ],
-            }
-        ],
-        "startedAt": "2026-08-01T10:00:00.000Z",
-        "completedAt": "2026-08-01T10:00:01.000Z",
-    }
-    good_error = {
-        "category": "VALIDATION_ERROR",
-        "correlationId": "5f0e4f0e-1c2b-4e63-9a43-2d1f0c9f1a11",
-        "message": "m",
-    }
-    good = good_read if model is ReadBody else good_error
-    check(model, json.dumps(good))
-    target = good_read["results"][0]["to"][0] if model is ReadBody else good  # type: ignore[index]
-    for key, value in body.items():
-        if key in ("label", "typeId"):
-            target["associationTypes"][0][key] = value
-        elif key == "startedAt":
-            good[key] = value
-        else:
-            target[key] = value
+    check(ReadBody, _read_body())
+    check(Error, _error_body())
     with pytest.raises(ValueError):
-        check(model, json.dumps(good))
+        check(model, text)

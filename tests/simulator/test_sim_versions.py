@@ -10,6 +10,8 @@ import requests
 
 from airflow_provider_hubassoc.simulator import Simulator, SimulatorConfig, SimulatorState
 from airflow_provider_hubassoc.simulator.__main__ import build_parser, config_from_args
+from airflow_provider_hubassoc.simulator.facts import ArchiveReply, Version
+from airflow_provider_hubassoc.simulator.pytest_plugin import SimulatorFactory
 from tests.support import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient
 
 H = "HUBSPOT_DEFINED"
@@ -27,7 +29,7 @@ def _state() -> SimulatorState:
 
 
 @pytest.fixture
-def sim(simulator_factory) -> Simulator:
+def sim(simulator_factory: SimulatorFactory) -> Simulator:
     return simulator_factory(None, _state())
 
 
@@ -53,7 +55,7 @@ def test_v4_answers_archive_with_204_and_no_body_even_when_inputs_fail(sim: Simu
 
 @pytest.mark.parametrize(("version", "mode", "status"), [("2026-03", "204", 204), ("v4", "200", 200)])
 def test_archive_flips_are_selectable_per_version(
-    simulator_factory, version: str, mode: str, status: int
+    simulator_factory: SimulatorFactory, version: Version, mode: ArchiveReply, status: int
 ) -> None:
     sim = simulator_factory(SimulatorConfig(archive_replies={version: mode}), _state())
     client = SimClient(sim, version=version)
@@ -65,7 +67,7 @@ def test_archive_flips_are_selectable_per_version(
     )
 
 
-def test_archive_207_flip_reports_partial_failure_as_207(simulator_factory) -> None:
+def test_archive_207_flip_reports_partial_failure_as_207(simulator_factory: SimulatorFactory) -> None:
     sim = simulator_factory(SimulatorConfig(archive_replies={"v4": "207"}), _state())
     client = SimClient(sim, version="v4")
     assert client.archive([("1", ["10"])]).status_code == 200
@@ -114,7 +116,7 @@ def test_batch_create_adds_both_directions_and_names_labels(sim: Simulator, vers
     assert sim.counters()["created_pairs"] == 2
 
 
-def test_batch_create_200_flip_and_207_for_unknown_records(simulator_factory) -> None:
+def test_batch_create_200_flip_and_207_for_unknown_records(simulator_factory: SimulatorFactory) -> None:
     sim = simulator_factory(SimulatorConfig(create_replies={"2026-03": "200"}), _state())
     client = SimClient(sim)
     assert client.create([("3", "30", [(H, 279)])]).status_code == 200
@@ -130,7 +132,9 @@ def test_batch_create_200_flip_and_207_for_unknown_records(simulator_factory) ->
 
 
 @pytest.mark.parametrize("version", SIM_VERSIONS)
-def test_silent_drops_answer_success_but_leave_the_pair(simulator_factory, version: str) -> None:
+def test_silent_drops_answer_success_but_leave_the_pair(
+    simulator_factory: SimulatorFactory, version: str
+) -> None:
     sim = simulator_factory(SimulatorConfig(silent_drops=frozenset({("1", "10"), ("2", "20")})), _state())
     client = SimClient(sim, version=version)
     archived = client.archive([("1", ["10"]), ("3", ["30"])])
@@ -177,7 +181,7 @@ def test_cli_selects_replies_per_version() -> None:
         config_from_args(build_parser().parse_args(["--archive-reply", "v4"]))
 
 
-def test_paging_cursors_are_opaque_and_checked(simulator_factory) -> None:
+def test_paging_cursors_are_opaque_and_checked(simulator_factory: SimulatorFactory) -> None:
     state = SimulatorState()
     for i in range(1, 5):
         state.add_association("contacts", "1", "companies", str(i))
