@@ -1,5 +1,6 @@
 """The benchmark harness runs end to end (tiny N): ours and both baselines, side by side.
 
+Requests and 429s come from the simulator's own counters (the client keeps no statistics).
 No speed is asserted here; docs/benchmarks.md holds the measured numbers.
 """
 
@@ -32,3 +33,5 @@ def test_quick_benchmark_measures_every_client_against_the_same_simulator(tmp_pa
     assert "ours vs sdk" in result.stdout
     assert "ours vs requests" in result.stdout
     assert "| ours |" in out.read_text()
+    # The default date version answers with a body listing each input: every pair is confirmed.
+    assert "Ours at 500 pairs: 500 confirmed by HubSpot's reply, 0 accepted" in out.read_text()
