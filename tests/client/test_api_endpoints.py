@@ -7,14 +7,12 @@ from typing import Any
 
 import pytest
 import requests_mock as rm
-from client_helpers import BASE, LABELS_URL, READ_URL, ClientFactory, batch_body, one_input
 
-from airflow_provider_hubassoc.client import ApiVersion, HubSpotConfigError
-from airflow_provider_hubassoc.models import (
-    AssociationCategory,
-    AssociationType,
-    LabelArchiveInput,
-)
+from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotNotFoundError
+from airflow_provider_hubassoc.client.versions import ApiVersion
+from airflow_provider_hubassoc.models.associations import AssociationCategory
+from tests.support import CLIENT_BASE as BASE
+from tests.support import LABELS_URL, READ_URL, ClientFactory, batch_body, error_body, label_pair, pairs
 
 PREFIXES = {
     "2025-09": "/crm/associations/2025-09/contacts/companies",
@@ -22,36 +20,54 @@ PREFIXES = {
     "2026-09": "/crm/associations/2026-09/contacts/companies",
     "v4": "/crm/v4/associations/contacts/companies",
 }
-LABEL_INPUT = LabelArchiveInput(
-    from_id="1",
-    to_id="2",
-    types=(AssociationType(associationCategory=AssociationCategory.USER_DEFINED, associationTypeId=36),),
-)
+# v4 labels live on the current /crm/associations/v4/... path (the older one is the fallback).
+V4_LABELS = "/crm/associations/v4/contacts/companies/labels"
 
 
-def _call(client: Any, endpoint: str, version: str | None) -> None:
+def _call(client: Any, endpoint: str) -> None:
     if endpoint == "batch/archive":
-        client.archive_associations("contacts", "companies", one_input(), api_version=version)
+        client.archive_associations("contacts", "companies", pairs())
     elif endpoint == "batch/labels/archive":
-        client.archive_labels("contacts", "companies", [LABEL_INPUT], api_version=version)
+        client.archive_labels("contacts", "companies", [label_pair()])
     elif endpoint == "labels":
-        client.list_labels("contacts", "companies", api_version=version)
+        client.list_labels("contacts", "companies")
     else:
-        client.read_associations("contacts", "companies", ["1"], api_version=version)
+        client.read_associations("contacts", "companies", ["1"])
 
 
 @pytest.mark.parametrize("version", list(PREFIXES))
 @pytest.mark.parametrize("endpoint", ["batch/archive", "batch/labels/archive", "labels", "batch/read"])
-@pytest.mark.parametrize("per_call", [False, True])
 def test_every_version_and_endpoint_path(
-    make_client: ClientFactory, requests_mock: rm.Mocker, version: str, endpoint: str, per_call: bool
+    make_client: ClientFactory, requests_mock: rm.Mocker, version: str, endpoint: str
 ) -> None:
     requests_mock.register_uri(rm.ANY, re.compile(".*"), json={"status": "COMPLETE", "results": []})
-    client = make_client(api_version=None if per_call else version)
-    _call(client, endpoint, version if per_call else None)
+    _call(make_client(api_version=version), endpoint)
     sent = requests_mock.last_request
-    assert sent.path == f"{PREFIXES[version]}/{endpoint}"
+    expected = V4_LABELS if (version, endpoint) == ("v4", "labels") else f"{PREFIXES[version]}/{endpoint}"
+    assert sent.path == expected
     assert sent.method == ("GET" if endpoint == "labels" else "POST")
+    assert requests_mock.call_count == 1
+
+
+def test_v4_labels_fall_back_to_the_older_path_on_404(
+    make_client: ClientFactory, requests_mock: rm.Mocker
+) -> None:
+    requests_mock.get(BASE + V4_LABELS, status_code=404, json=error_body("OBJECT_NOT_FOUND"))
+    requests_mock.get(
+        f"{BASE}{PREFIXES['v4']}/labels", json={"results": [{"category": "USER_DEFINED", "typeId": 36}]}
+    )
+    labels = make_client(api_version="v4").list_labels("contacts", "companies")
+    assert [(lab.type_id, lab.label) for lab in labels] == [(36, None)]
+    assert [r.path for r in requests_mock.request_history] == [V4_LABELS, f"{PREFIXES['v4']}/labels"]
+
+
+def test_date_version_labels_404_is_not_retried_elsewhere(
+    make_client: ClientFactory, requests_mock: rm.Mocker
+) -> None:
+    requests_mock.get(LABELS_URL, status_code=404, json=error_body("OBJECT_NOT_FOUND"))
+    with pytest.raises(HubSpotNotFoundError):
+        make_client().list_labels("contacts", "companies")
+    assert requests_mock.call_count == 1
 
 
 def test_default_version_is_2026_03(make_client: ClientFactory) -> None:
@@ -61,15 +77,12 @@ def test_default_version_is_2026_03(make_client: ClientFactory) -> None:
 def test_bad_version_refused_before_any_request(make_client: ClientFactory, requests_mock: rm.Mocker) -> None:
     with pytest.raises(HubSpotConfigError, match="2025-09, 2026-03, 2026-09, v4"):
         make_client(api_version="2024-01")
-    client = make_client()
-    with pytest.raises(HubSpotConfigError, match="'v3'"):
-        client.archive_associations("contacts", "companies", one_input(), api_version="v3")
     assert requests_mock.call_count == 0
 
 
 def test_label_archive_body(make_client: ClientFactory, requests_mock: rm.Mocker) -> None:
     requests_mock.post(f"{BASE}{PREFIXES['2026-03']}/batch/labels/archive", status_code=204)
-    make_client().archive_labels("contacts", "companies", [LABEL_INPUT])
+    make_client().archive_labels("contacts", "companies", [label_pair()])
     assert requests_mock.last_request.json() == {
         "inputs": [
             {

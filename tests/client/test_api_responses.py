@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 import requests_mock as rm
-from client_helpers import (
-    ARCHIVE_URL,
-    BASE,
-    TOKEN,
-    ClientFactory,
-    FakeClock,
-    batch_body,
-    error_body,
-    one_input,
-)
 
-from airflow_provider_hubassoc.client import (
+from airflow_provider_hubassoc.client.auth import OAuthTokenProvider
+from airflow_provider_hubassoc.client.errors import (
     HubSpotAuthError,
     HubSpotConfigError,
     HubSpotDailyLimitError,
@@ -27,19 +18,32 @@ from airflow_provider_hubassoc.client import (
     HubSpotServerError,
     HubSpotTransportError,
     HubSpotValidationError,
-    OAuthTokenProvider,
 )
-from airflow_provider_hubassoc.models import BatchStatus
+from airflow_provider_hubassoc.models.responses import BatchStatus
+from tests.support import (
+    ARCHIVE_URL,
+    ClientFactory,
+    FakeClock,
+    batch_body,
+    error_body,
+    pairs,
+)
+from tests.support import (
+    CLIENT_BASE as BASE,
+)
+from tests.support import (
+    CLIENT_TOKEN as TOKEN,
+)
 
 TOKEN_URL = f"{BASE}/oauth/v1/token"
 
 
 def test_200_with_body(make_client: ClientFactory, requests_mock: rm.Mocker) -> None:
     requests_mock.post(ARCHIVE_URL, json=batch_body(numErrors=0))
-    result = make_client().archive_associations("contacts", "companies", one_input())
+    result = make_client().archive_associations("contacts", "companies", pairs())
     assert result.http_status == 200
     assert result.batch is not None
-    assert result.status is BatchStatus.COMPLETE
+    assert result.batch.status is BatchStatus.COMPLETE
     assert result.batch.num_errors == 0
     sent = requests_mock.last_request
     assert sent.json() == {"inputs": [{"from": {"id": "1"}, "to": [{"id": "2"}, {"id": "3"}]}]}
@@ -48,15 +52,13 @@ def test_200_with_body(make_client: ClientFactory, requests_mock: rm.Mocker) -> 
 
 
 @pytest.mark.parametrize(("status", "text"), [(204, ""), (200, ""), (202, "  \n")])
-def test_bodiless_2xx_is_done(
+def test_bodiless_2xx_has_no_batch(
     make_client: ClientFactory, requests_mock: rm.Mocker, status: int, text: str
 ) -> None:
     requests_mock.post(ARCHIVE_URL, status_code=status, text=text)
-    result = make_client().archive_associations("contacts", "companies", one_input())
+    result = make_client().archive_associations("contacts", "companies", pairs())
     assert result.http_status == status
-    assert result.batch is None
-    assert result.status is BatchStatus.COMPLETE
-    assert result.errors == []
+    assert result.batch is None  # the reply says nothing about any pair: at most "accepted"
 
 
 def test_207_keeps_per_input_errors(make_client: ClientFactory, requests_mock: rm.Mocker) -> None:
@@ -71,30 +73,32 @@ def test_207_keeps_per_input_errors(make_client: ClientFactory, requests_mock: r
         ARCHIVE_URL, status_code=207, json=batch_body(status="COMPLETE", numErrors=1, errors=[failure])
     )
     client = make_client()
-    result = client.archive_associations("contacts", "companies", one_input())
+    result = client.archive_associations("contacts", "companies", pairs())
     assert result.http_status == 207
     assert result.batch is not None
     assert result.batch.num_errors == 1
-    assert [(e.category, e.context) for e in result.errors] == [("OBJECT_NOT_FOUND", {"fromId": ["1"]})]
-    assert result.errors[0].errors[0].in_ == "from"
-    assert client.stats.by_status == {207: 1}
+    errors = result.batch.errors
+    assert [(e.category, e.context) for e in errors] == [("OBJECT_NOT_FOUND", {"fromId": ["1"]})]
+    assert errors[0].errors[0].in_ == "from"
+    assert requests_mock.call_count == 1
 
 
 def test_pending_batch_status_is_reported(make_client: ClientFactory, requests_mock: rm.Mocker) -> None:
     requests_mock.post(ARCHIVE_URL, json=batch_body(status="PROCESSING"))
-    result = make_client().archive_associations("contacts", "companies", one_input())
-    assert result.status is BatchStatus.PROCESSING
+    result = make_client().archive_associations("contacts", "companies", pairs())
+    assert result.batch is not None
+    assert result.batch.status is BatchStatus.PROCESSING
 
 
 def test_400_is_a_validation_error_never_retried(
-    make_client: ClientFactory, requests_mock: rm.Mocker
+    make_client: ClientFactory, requests_mock: rm.Mocker, clock: FakeClock
 ) -> None:
     requests_mock.post(
         ARCHIVE_URL, status_code=400, json=error_body("VALIDATION_ERROR", "Invalid input JSON")
     )
     client = make_client()
     with pytest.raises(HubSpotValidationError) as caught:
-        client.archive_associations("contacts", "companies", one_input())
+        client.archive_associations("contacts", "companies", pairs())
     error = caught.value
     assert (error.status, error.category) == (400, "VALIDATION_ERROR")
     assert error.correlation_id == "3f1c9a2e-0000-4000-8000-000000000001"
@@ -103,8 +107,7 @@ def test_400_is_a_validation_error_never_retried(
     assert "correlationId=3f1c9a2e" in str(error)
     assert not error.fatal
     assert requests_mock.call_count == 1
-    assert client.stats.retries == 0
-    assert client.stats.errors == {"HubSpotValidationError": 1}
+    assert clock.sleeps == []
 
 
 @pytest.mark.parametrize(
@@ -124,7 +127,7 @@ def test_other_client_errors_are_never_retried(
 ) -> None:
     requests_mock.post(ARCHIVE_URL, status_code=status, json=error_body("X"))
     with pytest.raises(error_type) as caught:
-        make_client().archive_associations("contacts", "companies", one_input())
+        make_client().archive_associations("contacts", "companies", pairs())
     assert type(caught.value) is error_type
     assert caught.value.status == status
     assert requests_mock.call_count == 1
@@ -139,7 +142,7 @@ def test_401_with_a_fixed_token_is_fatal_at_once(
         json=error_body("INVALID_AUTHENTICATION", "Authentication credentials not found."),
     )
     with pytest.raises(HubSpotAuthError) as caught:
-        make_client().archive_associations("contacts", "companies", one_input())
+        make_client().archive_associations("contacts", "companies", pairs())
     assert caught.value.category == "INVALID_AUTHENTICATION"
     assert caught.value.fatal
     assert requests_mock.call_count == 1
@@ -170,12 +173,12 @@ def test_401_expired_refreshes_once_then_succeeds(
         ],
     )
     client = make_client(token_provider=_oauth(clock))
-    result = client.archive_associations("contacts", "companies", one_input())
+    result = client.archive_associations("contacts", "companies", pairs())
     assert result.http_status == 204
     api_calls = [r for r in requests_mock.request_history if r.url == ARCHIVE_URL]
     assert [r.headers["Authorization"] for r in api_calls] == ["Bearer access-old", "Bearer access-new"]
-    assert client.stats.auth_refreshes == 1
-    assert client.stats.retries == 0
+    assert len([r for r in requests_mock.request_history if r.url == TOKEN_URL]) == 2  # one refresh
+    assert clock.sleeps == []  # the refresh is part of the attempt, not a retry
 
 
 def test_401_twice_is_an_auth_error(
@@ -184,7 +187,7 @@ def test_401_twice_is_an_auth_error(
     requests_mock.post(TOKEN_URL, json={"access_token": "access-x", "expires_in": 1800})
     requests_mock.post(ARCHIVE_URL, status_code=401, json=error_body("EXPIRED_AUTHENTICATION", "expired"))
     with pytest.raises(HubSpotAuthError) as caught:
-        make_client(token_provider=_oauth(clock)).archive_associations("contacts", "companies", one_input())
+        make_client(token_provider=_oauth(clock)).archive_associations("contacts", "companies", pairs())
     assert caught.value.status == 401
     assert len([r for r in requests_mock.request_history if r.url == ARCHIVE_URL]) == 2
     assert len([r for r in requests_mock.request_history if r.url == TOKEN_URL]) == 2
@@ -206,7 +209,7 @@ def test_403_lists_missing_scopes(make_client: ClientFactory, requests_mock: rm.
     )
     requests_mock.post(ARCHIVE_URL, status_code=403, json=body)
     with pytest.raises(HubSpotMissingScopesError) as caught:
-        make_client().archive_associations("contacts", "companies", one_input())
+        make_client().archive_associations("contacts", "companies", pairs())
     error = caught.value
     assert error.required_scopes == [
         "crm.objects.contacts.write",
@@ -224,7 +227,7 @@ def test_403_lists_missing_scopes(make_client: ClientFactory, requests_mock: rm.
 def test_403_without_scopes_is_an_auth_error(make_client: ClientFactory, requests_mock: rm.Mocker) -> None:
     requests_mock.post(ARCHIVE_URL, status_code=403, json=error_body("FORBIDDEN", "portal locked"))
     with pytest.raises(HubSpotAuthError, match="portal locked"):
-        make_client().archive_associations("contacts", "companies", one_input())
+        make_client().archive_associations("contacts", "companies", pairs())
 
 
 def _rate_limited(policy: str, headers: dict[str, str] | None = None) -> dict[str, object]:
@@ -259,14 +262,11 @@ def test_429_ten_secondly_waits_then_succeeds(
 ) -> None:
     requests_mock.post(ARCHIVE_URL, [_rate_limited("TEN_SECONDLY_ROLLING", headers), {"status_code": 204}])
     client = make_client()
-    result = client.archive_associations("contacts", "companies", one_input())
+    result = client.archive_associations("contacts", "companies", pairs())
     assert result.http_status == 204
     assert clock.sleeps == [expected_wait]
-    stats = client.stats
-    assert (stats.requests, stats.retries, stats.rate_limited) == (2, 1, 1)
-    assert stats.by_status == {429: 1, 204: 1}
-    assert stats.governor is not None
-    assert stats.governor.pauses == 1
+    assert requests_mock.call_count == 2
+    assert client.governor._delay(clock.now()) == 0  # the pause lasted exactly the wait
 
 
 def test_429_pauses_the_shared_governor(
@@ -279,7 +279,7 @@ def test_429_pauses_the_shared_governor(
     paused: list[float] = []
     original = client.governor.pause
     client.governor.pause = lambda s: (paused.append(s), original(s))[1]  # type: ignore[method-assign]
-    client.archive_associations("contacts", "companies", one_input())
+    client.archive_associations("contacts", "companies", pairs())
     assert paused == [4.0]
 
 
@@ -289,13 +289,12 @@ def test_429_daily_is_raised_after_one_request(
     requests_mock.post(ARCHIVE_URL, **_rate_limited("DAILY", {"Retry-After": "3600"}))  # type: ignore[arg-type]
     client = make_client()
     with pytest.raises(HubSpotDailyLimitError) as caught:
-        client.archive_associations("contacts", "companies", one_input())
+        client.archive_associations("contacts", "companies", pairs())
     assert caught.value.policy_name == "DAILY"
     assert caught.value.fatal
     assert caught.value.correlation_id == "c0ffee00-0000-4000-8000-000000000002"
     assert requests_mock.call_count == 1
     assert clock.sleeps == []
-    assert client.stats.rate_limited == 1
 
 
 def test_429_for_ever_gives_up_after_max_attempts(
@@ -304,13 +303,12 @@ def test_429_for_ever_gives_up_after_max_attempts(
     requests_mock.post(ARCHIVE_URL, **_rate_limited("TEN_SECONDLY_ROLLING", {"Retry-After": "1"}))  # type: ignore[arg-type]
     client = make_client(max_attempts=4)
     with pytest.raises(HubSpotRateLimitError) as caught:
-        client.archive_associations("contacts", "companies", one_input())
+        client.archive_associations("contacts", "companies", pairs())
     assert type(caught.value) is HubSpotRateLimitError
     assert caught.value.retry_after == 1.0
     assert caught.value.policy_name == "TEN_SECONDLY_ROLLING"
     assert requests_mock.call_count == 4
     assert clock.sleeps == [1.0, 1.0, 1.0]
-    assert client.stats.retries == 3
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -322,9 +320,9 @@ def test_5xx_then_success(
         [{"status_code": status, "json": error_body("INTERNAL_ERROR")}] * 2 + [{"json": batch_body()}],
     )
     client = make_client()
-    assert client.archive_associations("contacts", "companies", one_input()).http_status == 200
+    assert client.archive_associations("contacts", "companies", pairs()).http_status == 200
     assert clock.sleeps == [0.5, 1.0]
-    assert client.stats.errors == {"HubSpotServerError": 2}
+    assert requests_mock.call_count == 3
 
 
 def test_5xx_for_ever_raises_the_server_error(
@@ -332,7 +330,7 @@ def test_5xx_for_ever_raises_the_server_error(
 ) -> None:
     requests_mock.post(ARCHIVE_URL, status_code=503, text="<html>Service Unavailable</html>")
     with pytest.raises(HubSpotServerError) as caught:
-        make_client(max_attempts=3).archive_associations("contacts", "companies", one_input())
+        make_client(max_attempts=3).archive_associations("contacts", "companies", pairs())
     assert caught.value.status == 503
     assert "Service Unavailable" in str(caught.value)
     assert requests_mock.call_count == 3
@@ -344,7 +342,7 @@ def test_total_timeout_caps_the_retries(
     requests_mock.post(ARCHIVE_URL, status_code=500, json=error_body("INTERNAL_ERROR"))
     with pytest.raises(HubSpotServerError):
         make_client(max_attempts=50, total_timeout_s=2.0).archive_associations(
-            "contacts", "companies", one_input()
+            "contacts", "companies", pairs()
         )
     # Waits 0.5 + 1.0 fit in 2 s; the next 2.0 would not.
     assert clock.sleeps == [0.5, 1.0]
@@ -358,9 +356,9 @@ def test_connection_reset_then_success(
         ARCHIVE_URL, [{"exc": requests.ConnectionError("Connection reset by peer")}, {"status_code": 204}]
     )
     client = make_client()
-    assert client.archive_associations("contacts", "companies", one_input()).http_status == 204
-    assert client.stats.errors == {"HubSpotTransportError": 1}
-    assert client.stats.requests == 2
+    assert client.archive_associations("contacts", "companies", pairs()).http_status == 204
+    assert requests_mock.call_count == 2
+    assert len(clock.sleeps) == 1
 
 
 def test_timeouts_for_ever_raise_a_transport_error(
@@ -368,7 +366,7 @@ def test_timeouts_for_ever_raise_a_transport_error(
 ) -> None:
     requests_mock.post(ARCHIVE_URL, exc=requests.exceptions.ReadTimeout("read timed out"))
     with pytest.raises(HubSpotTransportError, match="timed out"):
-        make_client(max_attempts=3).archive_associations("contacts", "companies", one_input())
+        make_client(max_attempts=3).archive_associations("contacts", "companies", pairs())
     assert requests_mock.call_count == 3
     assert clock.sleeps == [0.5, 1.0]
 
@@ -377,7 +375,7 @@ def test_malformed_json_is_retried(
     make_client: ClientFactory, requests_mock: rm.Mocker, clock: FakeClock
 ) -> None:
     requests_mock.post(ARCHIVE_URL, [{"text": '{"status": "COMPL'}, {"json": batch_body()}])
-    result = make_client().archive_associations("contacts", "companies", one_input())
+    result = make_client().archive_associations("contacts", "companies", pairs())
     assert result.batch is not None
     assert requests_mock.call_count == 2
 
@@ -387,7 +385,7 @@ def test_malformed_json_for_ever_is_a_transport_error(
 ) -> None:
     requests_mock.post(ARCHIVE_URL, text="<html>proxy</html>")
     with pytest.raises(HubSpotTransportError, match="not JSON") as caught:
-        make_client(max_attempts=2).archive_associations("contacts", "companies", one_input())
+        make_client(max_attempts=2).archive_associations("contacts", "companies", pairs())
     assert caught.value.status == 200
     assert requests_mock.call_count == 2
 
@@ -397,7 +395,7 @@ def test_a_2xx_body_of_the_wrong_shape_is_a_transport_error(
 ) -> None:
     requests_mock.post(ARCHIVE_URL, json={"status": "EXPLODED"})
     with pytest.raises(HubSpotTransportError, match="unexpected shape"):
-        make_client(max_attempts=2).archive_associations("contacts", "companies", one_input())
+        make_client(max_attempts=2).archive_associations("contacts", "companies", pairs())
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
@@ -409,7 +407,7 @@ def test_redirects_are_never_followed(
     requests_mock.post(elsewhere, status_code=204)
     requests_mock.get(elsewhere, status_code=204)
     with pytest.raises(HubSpotConfigError, match="redirects are never followed") as caught:
-        make_client().archive_associations("contacts", "companies", one_input())
+        make_client().archive_associations("contacts", "companies", pairs())
     assert caught.value.status == status
     assert "evil.example" in str(caught.value)
     assert "x=1" not in str(caught.value)
@@ -430,5 +428,5 @@ def test_error_body_of_an_unknown_shape_still_maps(
         },
     )
     with pytest.raises(HubSpotValidationError) as caught:
-        make_client().archive_associations("contacts", "companies", one_input())
+        make_client().archive_associations("contacts", "companies", pairs())
     assert (caught.value.hubspot_message, caught.value.correlation_id) == ("odd", "abc")

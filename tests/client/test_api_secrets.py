@@ -1,4 +1,4 @@
-"""No token, refresh token or client secret in errors, reprs or log records; thread-safe stats."""
+"""No token, refresh token or client secret in errors, reprs or log records; one client across threads."""
 
 from __future__ import annotations
 
@@ -8,9 +8,22 @@ import threading
 import pytest
 import requests
 import requests_mock as rm
-from client_helpers import ARCHIVE_URL, BASE, TOKEN, ClientFactory, FakeClock, error_body, one_input
 
-from airflow_provider_hubassoc.client import HubSpotAuthError, HubSpotError, OAuthTokenProvider
+from airflow_provider_hubassoc.client.auth import OAuthTokenProvider
+from airflow_provider_hubassoc.client.errors import HubSpotAuthError, HubSpotError
+from tests.support import (
+    ARCHIVE_URL,
+    ClientFactory,
+    FakeClock,
+    error_body,
+    pairs,
+)
+from tests.support import (
+    CLIENT_BASE as BASE,
+)
+from tests.support import (
+    CLIENT_TOKEN as TOKEN,
+)
 
 TOKEN_URL = f"{BASE}/oauth/v1/token"
 SECRETS = [TOKEN, "oauth-client-secret-42", "oauth-refresh-token-42", "access-token-fresh-42"]
@@ -26,7 +39,7 @@ def test_echoed_token_is_redacted_from_errors(make_client: ClientFactory, reques
         ARCHIVE_URL, status_code=401, json=error_body("INVALID_AUTHENTICATION", f"token {TOKEN} is not valid")
     )
     with pytest.raises(HubSpotAuthError) as caught:
-        make_client().archive_associations("contacts", "companies", one_input())
+        make_client().archive_associations("contacts", "companies", pairs())
     error = caught.value
     _assert_clean(str(error))
     _assert_clean(repr(error))
@@ -39,7 +52,6 @@ def test_client_repr_hides_the_token(make_client: ClientFactory) -> None:
     client = make_client()
     _assert_clean(repr(client))
     _assert_clean(str(client))
-    _assert_clean(repr(client.stats))
 
 
 def test_logs_never_carry_secrets(
@@ -67,8 +79,8 @@ def test_logs_never_carry_secrets(
         "client-id", SECRETS[1], SECRETS[2], TOKEN_URL, on_new_token=lambda _: None, clock=clock.now
     )
     client = make_client(token_provider=provider)
-    client.archive_associations("contacts", "companies", one_input())
-    assert client.stats.retries == 3
+    client.archive_associations("contacts", "companies", pairs())
+    assert len(clock.sleeps) == 3
     assert caplog.records, "retries and the refresh are logged"
     assert any(
         r.name == "airflow_provider_hubassoc.client" and r.levelno == logging.WARNING for r in caplog.records
@@ -88,7 +100,7 @@ def test_concurrent_calls_share_one_client(make_client: ClientFactory, requests_
     def worker() -> None:
         try:
             for _ in range(5):
-                client.archive_associations("contacts", "companies", one_input())
+                client.archive_associations("contacts", "companies", pairs())
         except HubSpotError as exc:  # pragma: no cover - reported below
             failures.append(exc)
 
@@ -98,11 +110,7 @@ def test_concurrent_calls_share_one_client(make_client: ClientFactory, requests_
     for thread in pool:
         thread.join(timeout=10)
     assert failures == []
-    stats = client.stats
-    assert stats.requests == 40
-    assert stats.by_status == {204: 40}
-    assert stats.governor is not None
-    assert stats.governor.acquired == 40
+    assert requests_mock.call_count == 40
 
 
 def test_context_manager_closes(make_client: ClientFactory) -> None:

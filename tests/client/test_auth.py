@@ -8,17 +8,15 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import requests_mock as rm
-from client_helpers import FakeClock
 
-from airflow_provider_hubassoc.client import (
+from airflow_provider_hubassoc.client.auth import OAuthTokenProvider, StaticTokenProvider, TokenProvider
+from airflow_provider_hubassoc.client.errors import (
     HubSpotAuthError,
     HubSpotConfigError,
     HubSpotServerError,
     HubSpotTransportError,
-    OAuthTokenProvider,
-    StaticTokenProvider,
-    TokenProvider,
 )
+from tests.support import FakeClock
 
 TOKEN_URL = "https://api.hubapi.test/oauth/v1/token"
 SECRET = "client-secret-ABCDEF123456"
@@ -86,8 +84,7 @@ def test_oauth_caches_until_expiry_minus_margin(requests_mock: rm.Mocker) -> Non
     assert requests_mock.call_count == 1
     clock.sleep(1)  # 1740 s = expires_in - margin
     assert provider.get_token() == "access-2"
-    assert requests_mock.call_count == 2
-    assert provider.refreshes == 2
+    assert requests_mock.call_count == 2  # two refreshes in all
 
 
 def test_short_lifetimes_do_not_refresh_on_every_call(requests_mock: rm.Mocker) -> None:
@@ -218,3 +215,19 @@ def test_token_endpoint_rate_limits_map_like_the_api(requests_mock: rm.Mocker) -
     with pytest.raises(HubSpotDailyLimitError) as daily:
         oauth(FakeClock()).get_token()
     assert daily.value.fatal
+
+
+@pytest.mark.parametrize("status", [301, 302, 307])
+def test_a_redirect_from_the_token_endpoint_says_redirect_refused(
+    requests_mock: rm.Mocker, status: int
+) -> None:
+    requests_mock.post(
+        TOKEN_URL, status_code=status, reason="Found", headers={"Location": "https://sso.evil/x"}
+    )
+    with pytest.raises(HubSpotAuthError) as caught:
+        oauth(FakeClock()).get_token()
+    message = str(caught.value)
+    assert "redirect refused" in message
+    assert "api.hubapi.test" in message  # the host that redirected
+    assert "renew" not in message.lower()
+    assert requests_mock.call_count == 1

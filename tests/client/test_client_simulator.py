@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.client import (
-    HubSpotClient,
-    HubSpotDailyLimitError,
-    HubSpotMissingScopesError,
-    OAuthTokenProvider,
-    RateGovernor,
-    RetryPolicy,
-    StaticTokenProvider,
-)
-from airflow_provider_hubassoc.models import (
-    AssociationCategory,
-    AssociationType,
-    BatchArchiveInput,
-    LabelArchiveInput,
-)
+from airflow_provider_hubassoc.client.api import HubSpotClient
+from airflow_provider_hubassoc.client.auth import OAuthTokenProvider, StaticTokenProvider
+from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubSpotMissingScopesError
+from airflow_provider_hubassoc.client.governor import RateGovernor
+from airflow_provider_hubassoc.client.retry import RetryPolicy
+from airflow_provider_hubassoc.models.associations import AssociationCategory
 from airflow_provider_hubassoc.simulator import (
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
@@ -34,6 +26,7 @@ from airflow_provider_hubassoc.simulator import (
     SimulatorState,
     TokenSpec,
 )
+from tests.support import label_pair, pairs
 
 Factory = Callable[..., Simulator]
 
@@ -53,23 +46,23 @@ def _client(sim: Simulator, **kwargs: Any) -> HubSpotClient:
     return HubSpotClient(sim.url, **kwargs)
 
 
-@pytest.mark.parametrize("reply_mode", ["204", "200"])
-@pytest.mark.parametrize("version", ["2026-03", "v4"])
-def test_archive_removes_the_pairs(simulator_factory: Factory, reply_mode: str, version: str) -> None:
+@pytest.mark.parametrize("reply_mode", ["204", "200", None])
+@pytest.mark.parametrize("version", ["2025-09", "2026-03", "2026-09", "v4"])
+def test_archive_removes_the_pairs(simulator_factory: Factory, reply_mode: str | None, version: str) -> None:
+    """Every version, with its default reply (None) and each flipped variant HubSpot has sent."""
     sim = simulator_factory(SimulatorConfig(reply_mode=reply_mode), _state())  # type: ignore[arg-type]
     with _client(sim, api_version=version) as client:
-        result = client.archive_associations(
-            "contacts", "companies", [BatchArchiveInput(from_id="1", to_ids=("101", "102"))]
-        )
-        assert result.http_status == int(reply_mode)
-        assert result.errors == []
+        result = client.archive_associations("contacts", "companies", pairs(("1", "101"), ("1", "102")))
+        expected = reply_mode or ("204" if version == "v4" else "200")
+        assert result.http_status == int(expected)
+        assert (result.batch is None) == (expected == "204")
+        if result.batch is not None:
+            assert result.batch.errors == []
         assert not sim.state.has_association("contacts", "1", "companies", "101")
         assert not sim.state.has_association("contacts", "1", "companies", "102")
         assert sim.state.has_association("contacts", "1", "companies", "103")
         # Replaying the same batch is safe (the operations are idempotent).
-        client.archive_associations(
-            "contacts", "companies", [BatchArchiveInput(from_id="1", to_ids=("101",))]
-        )
+        client.archive_associations("contacts", "companies", pairs(("1", "101")))
 
 
 def test_labels_list_and_archive(simulator_factory: Factory) -> None:
@@ -80,10 +73,7 @@ def test_labels_list_and_archive(simulator_factory: Factory) -> None:
         }
         assert labels[(AssociationCategory.USER_DEFINED, 36)] == "Decision maker"
         assert (AssociationCategory.HUBSPOT_DEFINED, 279) in labels
-        label = AssociationType(associationCategory=AssociationCategory.USER_DEFINED, associationTypeId=36)
-        client.archive_labels(
-            "contacts", "companies", [LabelArchiveInput(from_id="2", to_id="201", types=(label,))]
-        )
+        client.archive_labels("contacts", "companies", [label_pair("2", "201")])
     assert sim.state.labels_of("contacts", "2", "companies", "201") == {("HUBSPOT_DEFINED", 279)}
 
 
@@ -112,9 +102,8 @@ def test_oauth_refresh_after_expiry(simulator_factory: Factory) -> None:
         sim.expire_token(first)
         client.list_labels("contacts", "companies")
         assert provider.get_token() != first
-        assert client.stats.auth_refreshes == 1
     assert first in seen
-    assert provider.refreshes == 2
+    assert sim.counters()["by_endpoint"]["oauth_token"] == 2  # the first token, then one refresh
 
 
 def test_missing_scopes_are_named(simulator_factory: Factory) -> None:
@@ -124,15 +113,13 @@ def test_missing_scopes_are_named(simulator_factory: Factory) -> None:
         _client(sim, token_provider=StaticTokenProvider("pat-read-only-1234")) as client,
         pytest.raises(HubSpotMissingScopesError) as caught,
     ):
-        client.archive_associations(
-            "contacts", "companies", [BatchArchiveInput(from_id="1", to_ids=("101",))]
-        )
+        client.archive_associations("contacts", "companies", pairs(("1", "101")))
     assert caught.value.required_scopes
     assert sim.counters()["requests"] == 1
 
 
 def _burst(client: HubSpotClient, threads: int = 12) -> list[BaseException]:
-    inputs = [BatchArchiveInput(from_id="1", to_ids=("101",))]
+    inputs = pairs(("1", "101"))
     failures: list[BaseException] = []
     barrier = threading.Barrier(threads)
 
@@ -158,26 +145,29 @@ def test_429_is_retried_until_done(simulator_factory: Factory, retry_after: bool
         rate_interval_ms=300, retry_after=retry_after, faults=FaultPlan(schedule={1: "429", 3: "429"})
     )
     sim = simulator_factory(config, _state())
-    with _client(sim, governor=RateGovernor(100, 10.0)) as client:
+    governor = RateGovernor(100, 10.0)
+    paused: list[float] = []
+    original = governor.pause
+    governor.pause = lambda s: (paused.append(s), original(s))[1]  # type: ignore[method-assign]
+    with _client(sim, governor=governor) as client:
         assert _burst(client, threads=4) == []
-        stats = client.stats
-    assert stats.rate_limited == 2
-    assert stats.retries == 2
-    assert stats.by_status == {429: 2, 204: 4}
-    assert stats.governor is not None
-    assert stats.governor.pauses >= 1
+    counters = sim.counters()
+    assert counters["rate_limited"] == 2
+    assert counters["requests"] == 6  # four calls, two retries
+    assert counters["by_status"] == {"429": 2, "200": 4}
+    assert len(paused) >= 2  # each retry paused every thread first
     assert not sim.state.has_association("contacts", "1", "companies", "101")
 
 
 def test_governor_keeps_a_burst_under_the_limit(simulator_factory: Factory) -> None:
     sim = simulator_factory(SimulatorConfig(rate_limit=5, rate_interval_ms=400), _state())
+    started = time.monotonic()
     with _client(sim, governor=RateGovernor(5, 0.4)) as governed:
         assert _burst(governed) == []
-        stats = governed.stats
-    assert stats.rate_limited == 0
-    assert stats.governor is not None
-    assert stats.governor.waits >= 7
+    # 12 requests at 5 per 0.4 s: the last five wait for two windows to roll.
+    assert time.monotonic() - started >= 0.8 * 0.95
     assert sim.counters()["rate_limited"] == 0
+    assert sim.counters()["requests"] == 12
 
 
 def test_daily_limit_is_one_request(simulator_factory: Factory) -> None:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
-from client_helpers import FakeClock
 
-from airflow_provider_hubassoc.client import HubSpotConfigError, RateGovernor, tier_limit
+from airflow_provider_hubassoc.client.errors import HubSpotConfigError
+from airflow_provider_hubassoc.client.governor import RateGovernor, tier_limit
+from tests.support import FakeClock
+
+
+def take(governor: RateGovernor, clock: Callable[[], float] = time.monotonic) -> float:
+    """Hold a slot for an instant request; return the seconds spent waiting for it."""
+    start = clock()
+    with governor.slot():
+        pass
+    return clock() - start
 
 
 @pytest.mark.parametrize(
@@ -58,7 +68,7 @@ def test_concurrent_callers_never_exceed_the_window() -> None:
 
     def worker() -> None:
         for _ in range(calls):
-            governor.acquire()
+            take(governor)
             with lock:
                 stamps.append(local.t)
 
@@ -77,32 +87,28 @@ def test_concurrent_callers_never_exceed_the_window() -> None:
         assert in_window <= limit, f"{in_window} starts within {interval}s of {start}"
     # 40 starts at 8 per 0.1 s need at least four full windows after the first.
     assert elapsed >= 0.4 * 0.95
-    stats = governor.stats()
-    assert stats.acquired == 40
-    assert stats.waits > 0
-    assert stats.waited_s > 0
 
 
 def test_pause_holds_every_caller() -> None:
     governor = RateGovernor(100, 1.0)
+    paused_at = time.monotonic()
     governor.pause(0.3)
-    waited: list[float] = []
+    granted: list[float] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        spent = governor.acquire()
+        with governor.slot():
+            now = time.monotonic()
         with lock:
-            waited.append(spent)
+            granted.append(now - paused_at)
 
     pool = [threading.Thread(target=worker) for _ in range(5)]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join(timeout=5)
-    assert len(waited) == 5
-    assert min(waited) >= 0.25
-    assert governor.stats().pauses == 1
-    assert governor.stats().waits == 5
+    assert len(granted) == 5
+    assert min(granted) >= 0.3  # every one of the five waited out the pause
 
 
 def test_a_shorter_pause_does_not_cut_a_longer_one() -> None:
@@ -112,19 +118,19 @@ def test_a_shorter_pause_does_not_cut_a_longer_one() -> None:
     governor.pause(1)
     assert governor._delay(clock.now()) == pytest.approx(5)
     governor.pause(0)  # ignored
-    assert governor.stats().pauses == 1
+    assert governor._delay(clock.now()) == pytest.approx(5)
 
 
 def test_window_delay_counts_from_the_oldest_start() -> None:
     clock = FakeClock()
     governor = RateGovernor(3, 10.0, clock=clock.now)
     for _ in range(3):
-        assert governor.acquire() == 0
+        assert take(governor, clock.now) == 0
         clock.sleep(1)
     # Starts at t0, t0+1, t0+2; now t0+3: the oldest rolls out at t0+10.
     assert governor._delay(clock.now()) == pytest.approx(7)
     clock.sleep(7)
-    assert governor.acquire() == 0
+    assert take(governor, clock.now) == 0
 
 
 def test_observe_adopts_a_smaller_max_and_scales_it_by_share() -> None:
@@ -143,7 +149,8 @@ def test_observe_adopts_the_interval() -> None:
 
 
 def test_observe_ignores_garbage_headers() -> None:
-    governor = RateGovernor(100, 10.0)
+    clock = FakeClock()
+    governor = RateGovernor(100, 10.0, clock=clock.now)
     governor.observe(
         {
             "X-HubSpot-RateLimit-Max": "lots",
@@ -153,24 +160,24 @@ def test_observe_ignores_garbage_headers() -> None:
     )
     assert governor.limit == 100
     assert governor.interval_s == 10.0
-    assert governor.acquire() == 0
+    assert take(governor, clock.now) == 0
 
 
 def test_remaining_zero_blocks_until_the_window_rolls() -> None:
     governor = RateGovernor(100, 0.2)
-    governor.acquire()
+    take(governor)
     governor.observe({"X-HubSpot-RateLimit-Remaining": "0"})
-    spent = governor.acquire()
+    spent = take(governor)
     assert spent >= 0.15
 
 
 def test_remaining_caps_the_free_slots() -> None:
     clock = FakeClock()
     governor = RateGovernor(10, 10.0, clock=clock.now)
-    governor.acquire()
+    take(governor, clock.now)
     governor.observe({"X-HubSpot-RateLimit-Remaining": "2"})
-    assert governor.acquire() == 0
-    assert governor.acquire() == 0
+    assert take(governor, clock.now) == 0
+    assert take(governor, clock.now) == 0
     assert governor._delay(clock.now()) == pytest.approx(10)  # full until this window rolls
     clock.sleep(10)
     assert governor._delay(clock.now()) == 0
@@ -192,5 +199,6 @@ def test_slot_is_released_on_errors() -> None:
     governor = RateGovernor(2, 1.0, clock=clock.now)
     with pytest.raises(RuntimeError), governor.slot():
         raise RuntimeError("boom")
-    assert governor.stats().acquired == 1
     assert governor._delay(clock.now()) == 0  # one of two slots used
+    take(governor, clock.now)
+    assert governor._delay(clock.now()) == pytest.approx(1.0)  # now both are

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_hubassoc.client import (
+from airflow_provider_hubassoc.client.errors import (
     HubSpotAuthError,
     HubSpotConfigError,
     HubSpotDailyLimitError,
@@ -15,8 +15,8 @@ from airflow_provider_hubassoc.client import (
     HubSpotServerError,
     HubSpotTransportError,
     HubSpotValidationError,
-    RetryPolicy,
 )
+from airflow_provider_hubassoc.client.retry import RetryPolicy, is_retryable
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,37 @@ from airflow_provider_hubassoc.client import (
     ],
 )
 def test_only_transient_faults_are_retried(error: HubSpotError, retryable: bool) -> None:
-    assert RetryPolicy().is_retryable(error) is retryable
+    assert error.retryable is retryable  # the typed error decides
+    assert is_retryable(error) is retryable
+    assert is_retryable(ValueError("not ours")) is False
+
+
+def test_tenacity_drives_the_retries() -> None:
+    """A policy builds a tenacity Retrying; its stop honours the deadline on the injected clock."""
+    from tenacity import Retrying
+
+    clock = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    policy = RetryPolicy(max_attempts=10, jitter=False, sleep=sleep, clock=lambda: clock[0])
+    paused: list[float] = []
+    retrying = policy.retrying(deadline=103.0, before_sleep=paused.append)
+    assert isinstance(retrying, Retrying)
+    calls = []
+
+    def always_503() -> None:
+        calls.append(1)
+        raise HubSpotServerError("503", status=503)
+
+    with pytest.raises(HubSpotServerError):
+        retrying(always_503)
+    assert sleeps == [0.5, 1.0]  # a further 2.0 s would end past the deadline
+    assert paused == sleeps  # the governor is paused before every sleep
+    assert len(calls) == 3
 
 
 def test_backoff_doubles_and_caps() -> None:

@@ -6,18 +6,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_hubassoc.models import (
-    BatchArchiveInput,
+from airflow_provider_hubassoc.models.associations import AssociationType
+from airflow_provider_hubassoc.models.identifiers import (
+    MAX_RECORD_ID,
+    MAX_TYPE_ID,
     InputValidationError,
-    LabelArchiveInput,
     parse_object_type,
     parse_record_id,
+    parse_type_id,
 )
-from airflow_provider_hubassoc.models.identifiers import MAX_RECORD_ID
 
 
 @pytest.mark.parametrize(
-    "value", ["contacts", "companies", "line_items", "0-1", "0-2", "2-1234567", "p1234_cars"]
+    "value",
+    [
+        "contacts",
+        "companies",
+        "line_items",
+        "0-1",
+        "0-2",
+        "2-1234567",
+        "p1234_cars",
+        "p1234_MyObject",
+        "p9_A1_b",
+    ],
 )
 def test_valid_object_types_pass(value: str) -> None:
     assert parse_object_type(value) == value
@@ -88,40 +100,46 @@ def test_record_id_parsing_accepts_exactly_positive_int64(value: object) -> None
     assert 0 < int(parsed) <= MAX_RECORD_ID
 
 
-def test_inputs_serialize_to_hubspots_wire_format() -> None:
-    batch = BatchArchiveInput(from_id=1, to_ids=("2", 3))
-    assert batch.to_wire() == {"from": {"id": "1"}, "to": [{"id": "2"}, {"id": "3"}]}
-    label = LabelArchiveInput.model_validate(
-        {
-            "from_id": "1",
-            "to_id": "2",
-            "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 36}],
-        }
-    )
-    assert label.to_wire() == {
-        "from": {"id": "1"},
-        "to": {"id": "2"},
-        "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 36}],
-    }
-
-
-def test_inputs_refuse_bad_ids_and_empty_lists() -> None:
+def test_association_types_refuse_bad_categories_and_type_ids() -> None:
     with pytest.raises(ValueError, match="digits"):
-        BatchArchiveInput(from_id="abc", to_ids=("1",))
+        parse_record_id("abc")
     with pytest.raises(ValueError):
-        BatchArchiveInput(from_id="1", to_ids=())
+        AssociationType.model_validate({"associationCategory": "NOPE", "associationTypeId": 1})
     with pytest.raises(ValueError):
-        LabelArchiveInput.model_validate(
-            {"from_id": "1", "to_id": "2", "types": [{"associationCategory": "NOPE", "associationTypeId": 1}]}
-        )
-    with pytest.raises(ValueError):
-        LabelArchiveInput.model_validate(
-            {
-                "from_id": "1",
-                "to_id": "2",
-                "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 0}],
-            }
-        )
+        AssociationType.model_validate({"associationCategory": "USER_DEFINED", "associationTypeId": 0})
+    wire = AssociationType.model_validate({"associationCategory": "USER_DEFINED", "associationTypeId": 36})
+    assert wire.to_wire() == {"associationCategory": "USER_DEFINED", "associationTypeId": 36}
+
+
+@pytest.mark.parametrize("value", [MAX_TYPE_ID + 1, str(MAX_TYPE_ID + 1), 2**63])
+def test_type_ids_above_int32_are_refused_naming_the_input(value: object) -> None:
+    with pytest.raises(InputValidationError, match=r"typeId .* out of range: expected 1 to 2147483647"):
+        parse_type_id(value, field="typeId")
+    with pytest.raises(ValueError, match="2147483647"):
+        AssociationType.model_validate({"associationCategory": "USER_DEFINED", "associationTypeId": value})
+    assert parse_type_id(MAX_TYPE_ID) == 2147483647
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663\u0666", "\uff13\uff16", "3.6", " 36", "", True, 36.0])
+def test_type_ids_take_ascii_digits_only(value: object) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        parse_type_id(value, field="types[0].typeId")
+    message = str(caught.value)
+    assert "types[0].typeId" in message
+    assert len(message) < 300
+    assert not isinstance(caught.value, (TypeError, OverflowError))
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663\u0666", "\uff11\uff12"])
+def test_record_ids_take_ascii_digits_only(value: str) -> None:
+    with pytest.raises(InputValidationError, match="ASCII digits only"):
+        parse_record_id(value, field="from_id")
+
+
+def test_type_id_strings_of_ascii_digits_are_read() -> None:
+    assert parse_type_id("36") == 36
+    assert parse_type_id("0036") == 36
+    assert parse_type_id(279) == 279
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,15 @@ from airflow_provider_hubassoc.client.versions import (
     associations_path,
     parse_api_version,
 )
-from airflow_provider_hubassoc.models import (
-    ArchiveSummary,
+from airflow_provider_hubassoc.models.identifiers import InputValidationError
+from airflow_provider_hubassoc.models.responses import (
     AssociatedRecord,
     BatchResponse,
     BatchResult,
     BatchStatus,
     ErrorBody,
-    InputValidationError,
 )
+from airflow_provider_hubassoc.models.summary import ArchiveSummary
 
 
 def test_batch_body_with_errors_parses() -> None:
@@ -50,17 +50,27 @@ def test_batch_body_with_errors_parses() -> None:
     assert parsed.started_at is not None
 
 
-def test_bodiless_204_reads_as_complete_without_errors() -> None:
+def test_bodiless_reply_has_no_batch() -> None:
+    """A 204 says nothing about any pair: no status is made up for it."""
     result = BatchResult(http_status=204)
-    assert result.status is BatchStatus.COMPLETE
-    assert result.errors == []
+    assert result.batch is None
+    assert not hasattr(result, "status")
 
 
-@pytest.mark.parametrize("status", ["PENDING", "PROCESSING"])
-def test_in_flight_statuses_are_not_terminal(status: str) -> None:
-    assert not BatchStatus(status).is_terminal()
-    assert BatchStatus.CANCELED.is_terminal()
-    assert BatchStatus.COMPLETE.is_terminal()
+@pytest.mark.parametrize(
+    ("to_object_id", "label"), [("101", {"label": "Boss"}), (101, {}), ("101", {"label": None})]
+)
+def test_read_records_accept_string_or_int_ids_and_absent_or_null_labels(
+    to_object_id: object, label: dict[str, object]
+) -> None:
+    record = AssociatedRecord.model_validate(
+        {
+            "toObjectId": to_object_id,
+            "associationTypes": [{"category": "USER_DEFINED", "typeId": 36, **label}],
+        }
+    )
+    assert record.to_object_id == "101"
+    assert record.association_types[0].label == label.get("label")
 
 
 def test_rate_limit_error_body_parses() -> None:
