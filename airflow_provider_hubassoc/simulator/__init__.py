@@ -10,6 +10,12 @@ version, for tests of the UNSETTLED cases: `SimulatorConfig(archive_replies={"v4
 `read_replies`, `create_replies`, `reply_mode` (one archive reply for every version), the same keys
 on `POST /_sim/config` (partial tables merge), or `--archive-reply v4=200` on the CLI.
 
+Batch create (`.../batch/create`, every version) answers `201` (`create_replies` flips it to `200`),
+`207` with per-input errors for unknown records; it adds both directions, as HubSpot does, and
+succeeds on what already exists. `create_adds_unlabeled=True` selects the other answer to the
+notes' UNSETTLED point: creating a labeled type also creates the pair's unlabeled one. Seed with
+`add_association(..., mirror=True)` when a test compares the state before and after a restore.
+
 Silent drops, for proving that a run never claims more than HubSpot told it:
 `sim.configure(silent_drops={("1", "1000001")})` (admin: `{"silent_drops": [["1", "1000001"]]}`)
 makes archive and labels archive leave that (from id, to id) pair in place, for every object type

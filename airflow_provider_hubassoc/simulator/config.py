@@ -118,6 +118,8 @@ class SimulatorConfig:
     `archive_replies`, `read_replies` and `create_replies` select the flipped variants per version,
     and `reply_mode` (when set) gives every version the same archive reply. `silent_drops` lists
     (from id, to id) pairs that archive and labels archive leave in place while answering success.
+    `create_adds_unlabeled` selects the other answer to an UNSETTLED point: batch create of a labeled
+    type also creates the pair's unlabeled one.
     """
 
     port: Int = 0
@@ -132,6 +134,7 @@ class SimulatorConfig:
     batch_status: BatchStatus = "COMPLETE"
     read_empty_as_error: bool = False  # v4 quirk: records without associations come back as errors
     silent_drops: frozenset[tuple[str, str]] = frozenset()
+    create_adds_unlabeled: bool = False  # UNSETTLED: creating a label also creates the unlabeled type
     rate_limit: Positive = 100
     rate_interval_ms: Positive = 10_000
     daily_limit: Annotated[int, BeforeValidator(_refuse_bool), Field(ge=0)] | None = None

@@ -265,6 +265,15 @@ def labels_archive(
     return outcome
 
 
+def _created(config: SimulatorConfig, ft: str, tt: str, item: _LabelInput) -> list[Label]:
+    """The types batch create adds: those named, plus the unlabeled one if so configured."""
+    labels = set(item.labels)
+    unlabeled = facts.DEFAULT_TYPE_IDS.get((ft, tt))
+    if config.create_adds_unlabeled and unlabeled is not None:
+        labels.add((facts.HUBSPOT_DEFINED, unlabeled))
+    return sorted(labels)
+
+
 def batch_create(
     state: SimulatorState, config: SimulatorConfig, ft: str, tt: str, body: bytes, mode: str
 ) -> Outcome:
@@ -285,7 +294,9 @@ def batch_create(
             if error is not None:
                 errors.append(error)
                 continue
-            state.add_association(ft, item.from_id, tt, item.to_id, sorted(item.labels), mirror=True)
+            state.add_association(
+                ft, item.from_id, tt, item.to_id, _created(config, ft, tt, item), mirror=True
+            )
             names = sorted(n for n in (state.label_name((ft, tt), label) for label in item.labels) if n)
             results.append(
                 {

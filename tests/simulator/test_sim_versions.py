@@ -131,6 +131,16 @@ def test_batch_create_200_flip_and_207_for_unknown_records(simulator_factory: Si
     assert too_big.status_code == 400, "type ids are int32"
 
 
+@pytest.mark.parametrize(("adds", "expected"), [(False, {(U, 36)}), (True, {(U, 36), (H, 279)})])
+def test_creating_a_label_may_create_the_unlabeled_type_too(
+    simulator_factory: SimulatorFactory, adds: bool, expected: set[tuple[str, int]]
+) -> None:
+    """UNSETTLED in the notes: both answers are selectable, so a restore is tested against each."""
+    sim = simulator_factory(SimulatorConfig(create_adds_unlabeled=adds), _state())
+    assert SimClient(sim).create([("3", "30", [(U, 36)])]).status_code == 201
+    assert sim.state.labels_of("contacts", "3", "companies", "30") == expected
+
+
 @pytest.mark.parametrize("version", SIM_VERSIONS)
 def test_silent_drops_answer_success_but_leave_the_pair(
     simulator_factory: SimulatorFactory, version: str
