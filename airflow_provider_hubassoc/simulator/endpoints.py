@@ -181,7 +181,7 @@ def _missing_record(
 def _archive_reply(
     config: SimulatorConfig, mode: str, started: str, results: list[Any], errors: list[dict[str, Any]]
 ) -> Reply:
-    """ "204": no body (failures unreported); "200": body with errors inside; "207": 207 on failures."""
+    """Mode 204: no body (failures unreported); 200: a body with the errors inside; 207: 207 on failures."""
     if mode == "204":
         return Reply(204)
     status = 207 if errors and mode == "207" else 200

@@ -39,7 +39,7 @@ from tests.contract.hubspot_contract import (
     Shape,
     check,
 )
-from tests.support import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient, label_inputs
+from tests.support import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient, label_inputs, sim_api_path
 
 H = "HUBSPOT_DEFINED"
 U = "USER_DEFINED"
@@ -173,31 +173,47 @@ def _bad_bodies(client: SimClient) -> list[requests.Response]:
     ]
 
 
+def _each_operation(client: SimClient, ft: str = "contacts") -> list[requests.Response]:
+    """One well-formed request per operation: archive, labels archive, create, read, labels."""
+    return [
+        client.archive([("1", ["10"])], ft=ft),
+        client.archive_labels("2", "20", [(U, 36)], ft=ft),
+        client.create([("4", "50", [(H, 279)])], ft=ft),
+        client.read(["1"], ft=ft),
+        client.labels(ft=ft),
+    ]
+
+
 @pytest.mark.parametrize("version", SIM_VERSIONS)
 def test_error_replies(sim: Simulator, version: str) -> None:
     client = SimClient(sim, version=version)
+    before = sim.state.snapshot()
     for response in _bad_bodies(client):
         expect(response, 400, Error)
-    expect(SimClient(sim, token=None, version=version).labels(), 401, Error)
     sim.add_token("pat-expiring", TokenSpec())
     sim.expire_token("pat-expiring")
-    expect(SimClient(sim, token="pat-expiring", version=version).read(["1"]), 401, Error)
-    sim.add_token("pat-narrow", TokenSpec(scopes=frozenset({"crm.objects.contacts.read"})))
-    expect(SimClient(sim, token="pat-narrow", version=version).archive([("1", ["10"])]), 403, Error)
-    expect(client.archive([("1", ["10"])], ft="widgets"), 404, Error)
-    expect(client.create([("1", "10", [(H, 279)])], tt="2-999"), 404, Error)
-    wrong_method = client.session.get(sim.url + f"/crm/associations/{version}/contacts/companies/batch/read")
-    expect(wrong_method, 404 if version == "v4" else 405, Error)  # /crm/associations/v4/ has labels only
+    sim.add_token("pat-no-scopes", TokenSpec(scopes=frozenset()))
+    refused = {401: [None, "pat-expiring", "pat-wrong"], 403: ["pat-no-scopes"]}
+    for status, tokens in refused.items():
+        for token in tokens:
+            for response in _each_operation(SimClient(sim, token=token, version=version)):
+                expect(response, status, Error)
+    for response in _each_operation(client, ft="widgets"):
+        expect(response, 404, Error)
+    wrong_method = client.session.get(sim.url + sim_api_path(version, "contacts", "companies", "batch/read"))
+    expect(wrong_method, 405, Error)
+    assert sim.state.snapshot() == before, "no refused request changed anything"
 
 
 @pytest.mark.parametrize("version", SIM_VERSIONS)
 @pytest.mark.parametrize("fault", ["500", "502", "503", "504", "429", "429-daily"])
 def test_fault_replies(simulator_factory: SimulatorFactory, version: str, fault: FaultKind) -> None:
-    sim = simulator_factory(SimulatorConfig(faults=FaultPlan(schedule={1: fault})), _state())
-    response = SimClient(sim, version=version).archive([("1", ["10"])])
-    expect(response, int(fault[:3]), Error)
-    if fault.startswith("429"):
-        check(RateLimitError, response.content)
+    schedule: dict[int, FaultKind] = dict.fromkeys(range(1, 6), fault)
+    sim = simulator_factory(SimulatorConfig(faults=FaultPlan(schedule=schedule)), _state())
+    for response in _each_operation(SimClient(sim, version=version)):
+        expect(response, int(fault[:3]), Error)
+        if fault.startswith("429"):
+            check(RateLimitError, response.content)
 
 
 def test_rolling_and_daily_limit_replies(simulator_factory: SimulatorFactory) -> None:
