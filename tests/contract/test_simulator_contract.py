@@ -193,7 +193,7 @@ def test_error_replies(sim: Simulator, version: str) -> None:
     sim.add_token("pat-expiring", TokenSpec())
     sim.expire_token("pat-expiring")
     sim.add_token("pat-no-scopes", TokenSpec(scopes=frozenset()))
-    refused = {401: [None, "pat-expiring", "pat-wrong"], 403: ["pat-no-scopes"]}
+    refused: dict[int, list[str | None]] = {401: [None, "pat-expiring", "pat-wrong"], 403: ["pat-no-scopes"]}
     for status, tokens in refused.items():
         for token in tokens:
             for response in _each_operation(SimClient(sim, token=token, version=version)):
