@@ -1,0 +1,109 @@
+"""What the deployment test sets up through the REST API and which runs it triggers.
+
+Every example DAG runs twice, once with a logical date and once without (`"logical_date": null`,
+as the UI's and the REST API's manual runs may be). The two sensor DAGs of `tests/deploy/dags`
+run once each against the delayed simulator. All runs are triggered at once and followed by a
+`RunWatcher`; the tests then assert each scenario's outcome.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+from tests.deploy.airflow_api import AirflowApi, RunRef
+from tests.deploy.deployment import Deployment
+from tests.deploy.run_watch import RunWatcher
+from tests.deploy.simulators import (
+    DELAYED_RATE_LIMIT,
+    REPO,
+    LabelRemoval,
+    Pair,
+    Simulators,
+    contact_company_pairs,
+    label_ids,
+    write_pairs_csv,
+)
+
+EXAMPLE_DATA = REPO / "dags_examples" / "data"
+EXAMPLE_DAGS = ("hubspot_association_cleanup", "hubspot_label_cleanup", "hubspot_cleanup_fanout")
+DEFERRABLE_DAG = "hubassoc_deploy_sensor_deferrable"
+RESCHEDULE_DAG = "hubassoc_deploy_sensor_reschedule"
+LOGICAL_DATE = "2026-11-20T00:00:00Z"
+POOL = "hubspot_api"
+POOL_SLOTS = 4
+DEFERRABLE_PAIRS = 10_000  # the read-back that must not block the triggerer's event loop
+RESCHEDULE_PAIRS = 40
+
+
+@dataclass
+class Launch:
+    watcher: RunWatcher
+    runs: dict[str, list[RunRef]] = field(default_factory=dict)
+    stale_pairs: list[Pair] = field(default_factory=list)
+    label_removals: list[LabelRemoval] = field(default_factory=list)
+    deferrable_pairs: list[Pair] = field(default_factory=list)
+    reschedule_pairs: list[Pair] = field(default_factory=list)
+
+
+def launch_runs(api: AirflowApi, deployment: Deployment, sims: Simulators, root: Path) -> Launch:
+    create_connections(api, sims)
+    api.create_pool(POOL, POOL_SLOTS)
+    api.wait_for_dags([*EXAMPLE_DAGS, DEFERRABLE_DAG, RESCHEDULE_DAG])
+    launch = Launch(watcher=RunWatcher(AirflowApi(api.base_url, api.username, api.password)))
+    launch.stale_pairs = read_stale_pairs()
+    launch.label_removals = read_label_removals(label_ids(sims.examples_before))
+    _trigger_sensor_runs(api, sims, root, launch)
+    for dag_id in EXAMPLE_DAGS:
+        launch.runs[dag_id] = [api.trigger(dag_id, LOGICAL_DATE), api.trigger(dag_id, None)]
+    launch.watcher.watch(run for runs in launch.runs.values() for run in runs)
+    return launch
+
+
+def create_connections(api: AirflowApi, sims: Simulators) -> None:
+    api.create_connection(
+        "hubspot_default", conn_type="hubspot", host=sims.examples.url, password=DEFAULT_TOKEN
+    )
+    api.create_connection(
+        "hubspot_delayed",
+        conn_type="hubspot",
+        host=sims.delayed.url,
+        password=DEFAULT_TOKEN,
+        extra=json.dumps({"rate_limit": DELAYED_RATE_LIMIT}),
+    )
+
+
+def _trigger_sensor_runs(api: AirflowApi, sims: Simulators, root: Path, launch: Launch) -> None:
+    """The sensors wait on the clock: trigger them first so they do not queue behind the examples."""
+    pairs = contact_company_pairs(sims.delayed_before)
+    launch.deferrable_pairs = pairs[:DEFERRABLE_PAIRS]
+    launch.reschedule_pairs = pairs[-RESCHEDULE_PAIRS:]
+    assert len(launch.deferrable_pairs) == DEFERRABLE_PAIRS
+    assert not set(launch.deferrable_pairs) & set(launch.reschedule_pairs)
+    report_dir = str(root / "sensor-reports")
+    deferrable_conf = {
+        "pairs_file": str(write_pairs_csv(root / "deferrable_pairs.csv", launch.deferrable_pairs)),
+        "report_dir": report_dir,
+    }
+    reschedule_conf = {
+        "pairs_file": str(write_pairs_csv(root / "reschedule_pairs.csv", launch.reschedule_pairs)),
+        "report_dir": report_dir,
+    }
+    launch.runs[DEFERRABLE_DAG] = [api.trigger(DEFERRABLE_DAG, None, deferrable_conf)]
+    launch.runs[RESCHEDULE_DAG] = [api.trigger(RESCHEDULE_DAG, LOGICAL_DATE, reschedule_conf)]
+
+
+def read_stale_pairs() -> list[Pair]:
+    with (EXAMPLE_DATA / "stale_contact_company_pairs.csv").open(newline="") as handle:
+        return [(row["from_id"], row["to_id"]) for row in csv.DictReader(handle)]
+
+
+def read_label_removals(names: dict[str, tuple[str, int]]) -> list[LabelRemoval]:
+    removals = []
+    for line in (EXAMPLE_DATA / "label_cleanup.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        removals.append((row["from_id"], row["to_id"], frozenset(names[label] for label in row["labels"])))
+    return removals

@@ -1,0 +1,93 @@
+"""The two HubSpot simulators of the deployment test and the state each must end in.
+
+`examples` is seeded from the demo data the example DAGs are written for. `delayed` holds a
+generated portal large enough for a 10,000-pair read-back and keeps archived pairs readable for
+`VISIBILITY_DELAY_S`, so that the sensors have to wait (defer, reschedule) before they succeed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_hubassoc.simulator import SimulatorState
+from airflow_provider_hubassoc.simulator.process import SimulatorProcess
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_SEED = REPO / "dags_examples" / "data" / "demo_seed.json"
+VISIBILITY_DELAY_S = 25
+DELAYED_RATE_LIMIT = 1000  # per 10 s: archiving 10,000 pairs takes 100 requests
+DELAYED_PORTAL = ("3000", "14000", "5")  # records, associations, seed
+
+Pair = tuple[str, str]
+LabelRemoval = tuple[str, str, frozenset[tuple[str, int]]]
+
+
+@dataclass
+class Simulators:
+    examples: SimulatorProcess
+    delayed: SimulatorProcess
+    examples_before: dict[str, Any]
+    delayed_before: dict[str, Any]
+
+
+def start_simulators(root: Path, started: list[SimulatorProcess]) -> Simulators:
+    """Start both; `started` lists every process started so far, for the caller's teardown."""
+    examples = _start(["--seed", str(EXAMPLE_SEED)], root / "simulator-examples.log", started)
+    delayed_args = ["--generate", *DELAYED_PORTAL, "--visibility-delay", str(VISIBILITY_DELAY_S)]
+    delayed_args += ["--rate-limit", str(DELAYED_RATE_LIMIT)]
+    delayed = _start(delayed_args, root / "simulator-delayed.log", started)
+    return Simulators(examples, delayed, examples.admin("state"), delayed.admin("state"))
+
+
+def _start(args: list[str], log_path: Path, started: list[SimulatorProcess]) -> SimulatorProcess:
+    process = SimulatorProcess(args, log_path=log_path)
+    started.append(process)
+    return process.start()
+
+
+def contact_company_pairs(snapshot: dict[str, Any]) -> list[Pair]:
+    """Every contact -> company edge of a state snapshot, in the snapshot's order."""
+    return [
+        (edge["fromId"], edge["toId"])
+        for edge in snapshot["associations"]
+        if edge["fromObjectType"] in ("contacts", "0-1") and edge["toObjectType"] in ("companies", "0-2")
+    ]
+
+
+def write_pairs_csv(path: Path, pairs: Iterable[Pair]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["from_id", "to_id"])
+        writer.writerows(pairs)
+    return path
+
+
+def expected_state(
+    before: dict[str, Any],
+    scratch: Path,
+    archived: Iterable[Pair] = (),
+    labels_archived: Iterable[LabelRemoval] = (),
+) -> dict[str, Any]:
+    """`before` with exactly these removals applied by the simulator's own rules (reverse edges too)."""
+    scratch.write_text(json.dumps(before))
+    state = SimulatorState.from_file(scratch)
+    for fid, tid, labels in labels_archived:
+        state.archive_labels("contacts", fid, "companies", tid, set(labels))
+    for fid, tid in archived:
+        if state.has_record("contacts", fid) and state.has_record("companies", tid):
+            state.archive_pair("contacts", fid, "companies", tid)
+    return state.snapshot()
+
+
+def label_ids(snapshot: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """contact -> company label names to (category, typeId), from the portal's label definitions."""
+    return {
+        str(item["label"]): (str(item["category"]), int(item["typeId"]))
+        for item in snapshot["labels"]
+        if item["fromObjectType"] in ("contacts", "0-1") and item["toObjectType"] in ("companies", "0-2")
+    }

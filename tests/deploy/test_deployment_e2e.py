@@ -1,0 +1,231 @@
+"""The provider in a real Airflow 3 deployment, driven only through the REST API and a browser.
+
+`make e2e` runs this module (issue 14): api-server, scheduler, dag-processor and triggerer as
+separate processes (LocalExecutor, SQLite), two HubSpot simulators, every example DAG with and
+without a logical date, both sensor modes against delayed visibility, the fan-out through a pool,
+the connection form in headless Chromium and the connection test endpoint. Tests run in file
+order; the runs they judge were all triggered at once by the `launch` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+from tests.deploy.airflow_api import AirflowApi, RunRef
+from tests.deploy.browser import read_connection_form
+from tests.deploy.deployment import ADMIN_USER, Deployment
+from tests.deploy.run_watch import RunRecord, wait_all
+from tests.deploy.scenario import DEFERRABLE_DAG, POOL, RESCHEDULE_DAG, Launch
+from tests.deploy.simulators import Simulators, expected_state
+
+pytestmark = pytest.mark.e2e_deploy
+
+RUN_TIMEOUT_S = 300
+BAD_TOKEN = "pat-na1-deploy-test-bad-token-0000"
+BLOCKED_LOOP = "Triggerer's async thread was blocked"
+SHORT_SECRET_WARNING = "Skipping masking for a secret"
+
+
+def finished(launch: Launch, dag_id: str) -> dict[RunRef, RunRecord]:
+    return wait_all(launch.watcher, launch.runs[dag_id], RUN_TIMEOUT_S)
+
+
+def assert_all_succeeded(records: dict[RunRef, RunRecord], deployment: Deployment) -> None:
+    for run, record in records.items():
+        failed = {key: state for key, state in record.final_states().items() if state != "success"}
+        if record.state != "success" or failed:
+            logs = [
+                deployment.task_log(run.dag_id, run.run_id, *key)
+                for key, s in failed.items()
+                if s == "failed"
+            ]
+            excerpt = "\n".join(error_lines(text) for text in logs)
+            raise AssertionError(f"{run.dag_id} {run.run_id}: {record.state} {failed}\n{excerpt}")
+
+
+def error_lines(log: str, limit: int = 20) -> str:
+    """The lines of a task log that say what went wrong (JSON or plain lines)."""
+    hits = [line for line in log.splitlines() if re.search(r"error|exception|failed", line, re.IGNORECASE)]
+    return "\n".join(line[:500] for line in hits[-limit:])
+
+
+def totals_of(summary: dict[str, Any]) -> dict[str, int]:
+    totals: dict[str, int] = summary["totals"]
+    done = totals["confirmed"] + totals["accepted"] + totals["failed"] + totals["skipped"]
+    assert done == totals["requested"], totals
+    return totals
+
+
+# -- the connection form in a real browser (while the runs triggered by `launch` execute) --------
+
+
+def test_connection_form_in_chromium_shows_every_provider_field(
+    launch: Launch, deployment: Deployment, deploy_root: Path
+) -> None:
+    from airflow_provider_hubassoc import get_provider_info
+
+    (conn_type,) = get_provider_info()["connection-types"]
+    behaviour, conn_fields = conn_type["ui-field-behaviour"], conn_type["conn-fields"]
+
+    form = read_connection_form(
+        deployment.url, ADMIN_USER, deployment.password, conn_type["hook-name"], deploy_root / "browser"
+    )
+
+    assert form.chosen_type == conn_type["hook-name"]
+    relabelled = behaviour.get("relabeling", {})
+    assert set(relabelled) <= form.standard.inputs, form.standard
+    assert set(relabelled.values()) <= form.standard.labels, form.standard
+    shown = form.standard.inputs | form.extra.inputs
+    assert not set(behaviour.get("hidden-fields", [])) & shown, shown
+    assert {f"element_{name}" for name in conn_fields} <= form.extra.inputs, form.extra
+    assert {spec["label"] for spec in conn_fields.values()} <= form.extra.labels, form.extra
+    assert all(shot.stat().st_size > 10_000 for shot in form.screenshots)
+
+
+# -- the example DAGs, each run once with and once without a logical date ------------------------
+
+
+def test_association_cleanup_runs_with_and_without_logical_date(
+    launch: Launch, api: AirflowApi, deployment: Deployment
+) -> None:
+    records = finished(launch, "hubspot_association_cleanup")
+    assert_all_succeeded(records, deployment)
+    for run in records:
+        totals = totals_of(api.xcom(run, "archive_stale_associations"))
+        assert totals["requested"] == len(launch.stale_pairs)
+        # The demo data name one contact (1999) that HubSpot no longer has: reported, not fatal.
+        assert totals["failed"] == 1
+        assert totals["confirmed"] + totals["accepted"] == len(launch.stale_pairs) - 1
+
+
+def test_label_cleanup_runs_with_and_without_logical_date(
+    launch: Launch, api: AirflowApi, deployment: Deployment
+) -> None:
+    records = finished(launch, "hubspot_label_cleanup")
+    assert_all_succeeded(records, deployment)
+    for run in records:
+        totals = totals_of(api.xcom(run, "remove_labels"))
+        assert totals["requested"] == len(launch.label_removals)
+        assert totals["confirmed"] + totals["accepted"] == len(launch.label_removals)
+
+
+def test_fanout_runs_through_the_pool_and_passes_on_its_own_data(
+    launch: Launch, api: AirflowApi, deployment: Deployment
+) -> None:
+    records = finished(launch, "hubspot_cleanup_fanout")
+    assert_all_succeeded(records, deployment)
+    for run, record in records.items():
+        partitions = [key for key in record.tasks if key[0] == "archive_partition"]
+        assert len(partitions) >= 2, record.final_states()
+        assert {record.tasks[key]["pool"] for key in partitions} == {POOL}
+        summed: dict[str, int] = {}
+        for _, map_index in partitions:
+            for name, count in totals_of(api.xcom(run, "archive_partition", map_index)).items():
+                summed[name] = summed.get(name, 0) + count
+        # The whole clean-up: 1 failed pair of 25 is under the example's 5% only as a whole.
+        assert summed["requested"] == len(launch.stale_pairs)
+        assert summed["failed"] == 1
+
+
+def test_examples_removed_exactly_the_asked_associations(
+    launch: Launch, simulators: Simulators, deploy_root: Path
+) -> None:
+    for dag_id in ("hubspot_association_cleanup", "hubspot_label_cleanup", "hubspot_cleanup_fanout"):
+        finished(launch, dag_id)
+    expected = expected_state(
+        simulators.examples_before,
+        deploy_root / "expected-examples.json",
+        archived=launch.stale_pairs,
+        labels_archived=launch.label_removals,
+    )
+    assert simulators.examples.admin("state") == expected
+
+
+# -- the status sensor, deferrable and in reschedule mode, against delayed visibility ------------
+
+
+def test_deferrable_sensor_defers_and_its_trigger_fires_without_blocking_the_loop(
+    launch: Launch, deployment: Deployment
+) -> None:
+    (run,) = launch.runs[DEFERRABLE_DAG]
+    record = finished(launch, DEFERRABLE_DAG)[run]
+    assert_all_succeeded({run: record}, deployment)
+    assert "deferred" in record.states_seen("confirm_removed"), record.seen
+    trigger_log = deployment.task_log(run.dag_id, run.run_id, "confirm_removed", trigger=True)
+    events = [json.loads(line) for line in trigger_log.splitlines() if line.startswith("{")]
+    fired = [
+        e for e in events if e["event"] == "Trigger fired event" and "'status': 'success'" in e["result"]
+    ]
+    assert len(fired) == 1, trigger_log[-3000:]
+    # Only the trigger's own lifetime counts: other triggerer work is not this provider's.
+    started, ended = events[0]["timestamp"], fired[0]["timestamp"]
+    blocked = [
+        line
+        for line in deployment.component_log("triggerer").splitlines()
+        if BLOCKED_LOOP in line and started <= line[: len(started)] <= ended
+    ]
+    count = len(launch.deferrable_pairs)
+    assert blocked == [], f"the trigger blocked the event loop reading back {count} pairs:\n" + "\n".join(
+        blocked
+    )
+
+
+def test_reschedule_sensor_reschedules_then_succeeds(launch: Launch, deployment: Deployment) -> None:
+    (record,) = finished(launch, RESCHEDULE_DAG).values()
+    assert_all_succeeded({launch.runs[RESCHEDULE_DAG][0]: record}, deployment)
+    assert "up_for_reschedule" in record.states_seen("confirm_removed"), record.seen
+    assert record.tasks[("confirm_removed", -1)]["try_number"] == 1
+
+
+def test_sensors_removed_exactly_the_asked_associations(
+    launch: Launch, simulators: Simulators, deploy_root: Path
+) -> None:
+    finished(launch, DEFERRABLE_DAG)
+    finished(launch, RESCHEDULE_DAG)
+    expected = expected_state(
+        simulators.delayed_before,
+        deploy_root / "expected-delayed.json",
+        archived=[*launch.deferrable_pairs, *launch.reschedule_pairs],
+    )
+    assert simulators.delayed.admin("state") == expected
+
+
+# -- the connection: REST test endpoint, after the busy runs --------------------------------------
+
+
+def test_connection_test_endpoint_tells_a_good_token_from_a_bad_one(
+    launch: Launch, api: AirflowApi, simulators: Simulators
+) -> None:
+    body = {"connection_id": "hubspot_probe", "conn_type": "hubspot", "host": simulators.examples.url}
+    good = api.test_connection(**body, password=DEFAULT_TOKEN)
+    assert good["status"] is True, good
+    bad = api.test_connection(**body, password=BAD_TOKEN)
+    assert bad["status"] is False, bad
+    assert re.search(r"INVALID_AUTHENTICATION|authenticat", bad["message"], re.IGNORECASE), bad
+    assert BAD_TOKEN not in bad["message"]
+    stored = api.test_connection(connection_id="hubspot_default", conn_type="hubspot")
+    assert stored["status"] is True, stored
+
+
+# -- logs, last: everything above has written its share ------------------------------------------
+
+
+def test_no_token_and_no_short_secret_warning_in_any_log(launch: Launch, deployment: Deployment) -> None:
+    for runs in launch.runs.values():
+        wait_all(launch.watcher, runs, RUN_TIMEOUT_S)
+    leaks, warnings, files = [], [], 0
+    for path in deployment.every_log_file():
+        text = path.read_text(errors="replace")
+        files += 1
+        leaks += [f"{path}: {token[:8]}..." for token in (DEFAULT_TOKEN, BAD_TOKEN) if token in text]
+        if SHORT_SECRET_WARNING in text:
+            warnings.append(str(path))
+    assert files > 10, "expected component logs and task logs"
+    assert leaks == []
+    assert warnings == [], f"the masker was handed a value too short to mask: {warnings[:5]}"
