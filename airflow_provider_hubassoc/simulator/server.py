@@ -194,7 +194,7 @@ class _Counters:
     def clear(self) -> None:
         self.requests = 0
         # Numbering without the lock: next() on itertools.count is atomic under the GIL, so each
-        # request takes `lock` once (in `_record`). Both restart at 1 on `reset_counters`.
+        # request takes `lock` once (in `count`). Both restart at 1 on `reset_counters`.
         self.api_numbers = itertools.count(1)
         self.archive_numbers = itertools.count(1)
         self.by_endpoint: dict[str, int] = dict.fromkeys(ENDPOINTS, 0)
@@ -214,7 +214,8 @@ class _Counters:
                 self.by_endpoint[endpoint] += 1
             key = str(status) if status else "reset"
             self.by_status[key] = self.by_status.get(key, 0) + 1
-            self.rate_limited += status == 429
+            if status == 429:
+                self.rate_limited += 1
             if 200 <= status < 300:
                 self._add_pairs(endpoint, outcome)
             if endpoint in endpoints.ARCHIVE_ENDPOINTS:
