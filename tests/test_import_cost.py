@@ -31,10 +31,14 @@ def test_defining_operators_and_sensor_loads_no_client_code() -> None:
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
-def test_lazy_package_exports_still_resolve() -> None:
-    from airflow_provider_hubassoc import client, models
+def test_packages_have_no_lazy_exports() -> None:
+    """Import from submodules; package __init__ files export nothing (no lazy-export machinery)."""
+    import importlib.util
 
-    assert client.HubSpotClient.__name__ == "HubSpotClient"
-    assert models.BatchStatus.COMPLETE.value == "COMPLETE"
-    assert sorted(client.__all__) == sorted(client._EXPORTS)
-    assert sorted(models.__all__) == sorted(models._EXPORTS)
+    from airflow_provider_hubassoc import client, hooks, models
+
+    for package in (client, hooks, models):
+        assert not hasattr(package, "__getattr__")
+        assert not hasattr(package, "__all__")
+    assert not hasattr(client, "HubSpotClient")
+    assert importlib.util.find_spec("airflow_provider_hubassoc.lazy_exports") is None

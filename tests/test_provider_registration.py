@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -31,8 +32,10 @@ def test_providers_manager_knows_the_package_and_connection_type() -> None:
     assert hook_info.hook_class_name == "airflow_provider_hubassoc.hooks.hubspot.HubSpotHook"
     assert hook_info.connection_id_attribute_name == "hubspot_conn_id"
     behaviour = manager.field_behaviours["hubspot"]
-    assert set(behaviour["hidden_fields"]) == {"schema", "port", "login"}
+    # The port stays visible: Airflow 3's Test button needs a stored one (see UI_FIELD_BEHAVIOUR).
+    assert set(behaviour["hidden_fields"]) == {"schema", "login"}
     assert "password" in behaviour["relabeling"]
+    assert "443" in behaviour["placeholders"]["port"]
     widgets = manager.connection_form_widgets
     assert widgets["extra__hubspot__refresh_token"].is_sensitive
     assert widgets["extra__hubspot__client_secret"].is_sensitive
@@ -69,3 +72,37 @@ def test_airflow_providers_list_shows_the_package() -> None:
         timeout=120,
     )
     assert "airflow-provider-hubassoc" in result.stdout
+
+
+def test_conn_fields_leave_the_tier_to_the_auth_method() -> None:
+    """No form default for the tier: an untouched field lets OAuth connections get 110 req/10 s."""
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    assert "default" not in fields["rate_limit_tier"]["schema"]
+    assert fields["client_secret"]["schema"]["format"] == "password"
+    assert fields["refresh_token"]["schema"]["format"] == "password"
+
+
+def test_provider_info_is_import_free() -> None:
+    """Airflow calls get_provider_info() at start-up: it must not import the hook, client or Airflow."""
+    code = (
+        "import json, sys\n"
+        "from airflow_provider_hubassoc import get_provider_info\n"
+        "get_provider_info()\n"
+        "heavy = ('airflow', 'requests', 'pydantic')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["airflow_provider_hubassoc"]
+
+
+def test_airflow_2_form_widgets_follow_conn_fields() -> None:
+    """Airflow 2.11 draws the form from get_connection_form_widgets (Flask AppBuilder widgets)."""
+    pytest.importorskip(
+        "flask_appbuilder", reason="Airflow 2.11 only: Airflow 3 has no Flask AppBuilder form"
+    )
+    from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
+
+    widgets = HubSpotHook.get_connection_form_widgets()
+    assert set(widgets) == set(get_provider_info()["connection-types"][0]["conn-fields"])
+    assert type(widgets["client_secret"]).__name__ == "PasswordField"
+    assert type(widgets["api_version"]).__name__ == "StringField"

@@ -106,7 +106,7 @@ def check_base_url(url: str) -> str:
     problem = _url_problem(parts.scheme, parts.hostname, bool(parts.username or parts.password), extras)
     if problem:
         raise HubSpotConfigError(f"base URL {shown!r} {problem}")
-    return shown
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +177,11 @@ def _decode(reply: Reply, token: str) -> Any | None:
         raise HubSpotTransportError(
             f"got an unreadable {reply.status} reply (not JSON)", status=reply.status
         ) from None
+
+
+def _waits_out_a_busy_account(error: BaseException) -> bool:
+    """A connection test retries only a ten-secondly 429: anything else is its answer."""
+    return isinstance(error, HubSpotRateLimitError) and error.retryable
 
 
 class _Bearer(requests.auth.AuthBase):
@@ -288,6 +293,7 @@ class HubSpotClient:
             total_timeout_s=TEST_CONNECTION_BOUND_S,
             sleep=self._retry.sleep,
             clock=self._retry.clock,
+            retry_on=_waits_out_a_busy_account,
         )
         try:
             labels = self._labels("contacts", "companies", policy)

@@ -39,6 +39,7 @@ class RetryPolicy:
     jitter: bool = True
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+    retry_on: Callable[[BaseException], bool] = field(default=is_retryable, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -66,7 +67,7 @@ class RetryPolicy:
         there, so every thread holds back, not only the one that was refused.
         """
         return Retrying(
-            retry=retry_if_exception(is_retryable),
+            retry=retry_if_exception(self.retry_on),
             wait=_HubSpotWait(self),
             stop=stop_after_attempt(self.max_attempts) | _StopBefore(deadline, self.clock),
             sleep=self.sleep,

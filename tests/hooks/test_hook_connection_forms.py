@@ -20,7 +20,7 @@ def test_uri_form_with_extras_in_the_query(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", uri)
     hook = HubSpotHook()
     client = hook.get_conn()
-    assert hook.api_version is ApiVersion.V2026_09
+    assert client.api_version is ApiVersion.V2026_09
     assert client.governor.limit == 190
     assert client.base_url == "https://api.hubapi.com"
     assert TOKEN not in repr(hook)
