@@ -241,10 +241,11 @@ def _from_id(value: Any) -> str:
 
 def _to_ids(value: Any) -> tuple[str, ...]:
     """One to id, or a list of them (HubSpot's batch-archive wire form)."""
-    values = value if isinstance(value, list) else [value]
-    if not values:
+    if not isinstance(value, list):
+        return (parse_record_id(_unwrap_id(value), field="to id"),)
+    if not value:
         raise InputValidationError("an empty list of to ids")
-    return tuple(parse_record_id(_unwrap_id(v), field="to id") for v in values)
+    return tuple(parse_record_id(_unwrap_id(v), field="to id") for v in value)
 
 
 def _looks_like_type_id(value: Any) -> bool:
@@ -299,7 +300,8 @@ def _label_specs(value: Any) -> tuple[LabelSpec, ...]:
 _FROM = AliasChoices("from_id", "fromId", "from")
 _TO = AliasChoices("to_id", "toId", "to")
 _LABELS = AliasChoices("types", "labels", "label")
-_FLAT_TYPE = ("category", "type_id", "typeId")  # one label as two top-level keys (CSV columns)
+_LABEL_KEYS = frozenset(str(key) for key in _LABELS.choices)
+_FLAT_TYPE = frozenset(("category", "type_id", "typeId"))  # one label as two keys (CSV columns)
 _TYPE_ID_KEYS = {"typeId", "type_id", "associationTypeId"}
 
 
@@ -338,10 +340,9 @@ class PairInput(BaseModel):
 
 def _with_flat_type(item: Mapping[str, Any]) -> Mapping[str, Any]:
     """`{"category": ..., "type_id": ...}` beside the ids is one label (how CSV rows name it)."""
-    flat = {key: item[key] for key in _FLAT_TYPE if key in item}
-    if not flat or any(key in item for key in _LABELS.choices):
+    if _FLAT_TYPE.isdisjoint(item) or not _LABEL_KEYS.isdisjoint(item):
         return item
-    return {**item, "types": flat}
+    return {**item, "types": {key: item[key] for key in _FLAT_TYPE if key in item}}
 
 
 def _refusal(err: ValidationError, item: Any) -> str:
