@@ -83,6 +83,20 @@ def test_client_credentials_grant_issues_a_token_without_refresh_token(sim: Simu
     assert refused.json()["category"] == "BAD_CLIENT_SECRET"
 
 
+def test_request_bodies_keep_api_bodies_never_oauth_secrets(sim: Simulator) -> None:
+    requests.post(sim.url + "/oauth/v1/token", data=GOOD, timeout=5)
+    SimClient(sim).archive([("1", ["1000001"])])
+    SimClient(sim, version="v4").read(["1"])
+    assert sim.request_bodies() == [
+        ("2026-03", {"inputs": [{"from": {"id": "1"}, "to": [{"id": "1000001"}]}]}),
+        ("v4", {"inputs": [{"id": "1"}]}),
+    ]
+    assert sim.request_bodies("batch_read") == [("v4", {"inputs": [{"id": "1"}]})]
+    assert DEFAULT_OAUTH_CLIENT_SECRET not in repr(sim.request_bodies())
+    sim.reset_counters()
+    assert sim.request_bodies() == []
+
+
 def test_counters_and_request_log(sim: Simulator) -> None:
     client = SimClient(sim)
     client.archive([("1", ["1000001", "1000002"]), ("2", ["1000001"])])
