@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_hubassoc.client.errors import HubSpotConfigError
+from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotError
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook, token_provider_for
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from airflow_provider_hubassoc.simulator import FaultPlan, TokenSpec
@@ -28,6 +28,7 @@ from tests.support import (
     LeakScan,
     MakeSim,
     conn_json,
+    pairs,
     run_operator,
 )
 
@@ -79,7 +80,6 @@ def test_hook_client_and_settings_reprs_hold_no_secret(
         "hook str": str(hook),
         "settings": repr(hook.settings),
         "client": repr(client),
-        "stats": repr(client.stats),
         "provider": repr(token_provider_for(hook.settings)),
         "test_connection": message,
         "hook vars": repr(vars(hook)),
@@ -306,22 +306,79 @@ def test_a_server_echoing_the_token_does_not_leak_it(
     assert REFRESH_TOKEN not in report.read_text()
 
 
-def test_client_redacts_the_token_from_a_2xx_body(requests_mock: Any) -> None:
-    """The client fix: a 2xx body quoting the bearer token is redacted before it is parsed."""
+def _client() -> Any:
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.client.auth import StaticTokenProvider
-    from airflow_provider_hubassoc.models import BatchArchiveInput
+    from airflow_provider_hubassoc.client.retry import RetryPolicy
 
-    url = "https://api.hubapi.test/crm/associations/2026-03/contacts/companies/batch/archive"
+    retry = RetryPolicy(max_attempts=1)
+    return HubSpotClient("https://api.hubapi.test", token_provider=StaticTokenProvider(TOKEN), retry=retry)
+
+
+ARCHIVE = "https://api.hubapi.test/crm/associations/2026-03/contacts/companies/batch/archive"
+BATCH = {
+    "status": "COMPLETE",
+    "results": [],
+    "startedAt": "2026-04-01T10:00:00Z",
+    "completedAt": "2026-04-01T10:00:01Z",
+}
+
+
+def _scan_error(leak_scan: LeakScan, error: BaseException) -> None:
+    leak_scan.add_error("error", error)
+    for name in ("category", "correlation_id", "hubspot_message", "policy_name"):
+        leak_scan.add(name, str(getattr(error, name, "")))
+
+
+def test_client_redacts_the_token_from_a_2xx_body(requests_mock: Any) -> None:
+    """A 2xx body quoting the bearer token is redacted before it is parsed."""
     body = {
-        "status": "COMPLETE",
-        "results": [],
-        "startedAt": "2026-04-01T10:00:00Z",
-        "completedAt": "2026-04-01T10:00:01Z",
+        **BATCH,
         "numErrors": 1,
         "errors": [{"status": "error", "category": "X", "message": f"token {TOKEN} refused", "context": {}}],
     }
-    requests_mock.post(url, status_code=207, json=body)
-    client = HubSpotClient("https://api.hubapi.test", token_provider=StaticTokenProvider(TOKEN))
-    result = client.archive_associations(FT, TT, [BatchArchiveInput(from_id="1", to_ids=("2",))])
-    assert result.errors[0].message == "token *** refused"
+    requests_mock.post(ARCHIVE, status_code=207, json=body)
+    result = _client().archive_associations(FT, TT, pairs(("1", "2")))
+    assert result.batch.errors[0].message == "token *** refused"
+
+
+@pytest.mark.parametrize("field", ["category", "correlationId", "policyName", "errorType", "subCategory"])
+def test_a_token_echoed_in_any_error_field_is_redacted(
+    requests_mock: Any, leak_scan: LeakScan, field: str
+) -> None:
+    """Issue 18 item 7a: not only the message; category and correlationId reached the XCom keys."""
+    body = {"status": "error", "message": "refused", "category": "VALIDATION_ERROR", field: f"echo {TOKEN}"}
+    requests_mock.post(ARCHIVE, status_code=400, json=body)
+    with pytest.raises(HubSpotError) as caught:
+        _client().archive_associations(FT, TT, pairs(("1", "2")))
+    _scan_error(leak_scan, caught.value)
+
+
+def test_a_json_escaped_token_in_a_per_input_message_is_redacted(requests_mock: Any) -> None:
+    """Issue 18 item 7b: the token spelled with \\uXXXX escapes survived a byte-level replace."""
+    escaped = "".join(f"\\u{ord(c):04x}" for c in TOKEN)
+    text = (
+        '{"status":"COMPLETE","results":[],"startedAt":"2026-04-01T10:00:00Z",'
+        '"completedAt":"2026-04-01T10:00:01Z","numErrors":1,"errors":[{"status":"error",'
+        f'"category":"X","message":"caller {escaped} refused","context":{{"{escaped}":["1"]}}}}]}}'
+    )
+    assert TOKEN not in text
+    requests_mock.post(ARCHIVE, status_code=200, text=text, headers={"Content-Type": "application/json"})
+    error = _client().archive_associations(FT, TT, pairs(("1", "2"))).batch.errors[0]
+    assert error.message == "caller *** refused"
+    assert list(error.context) == ["***"]
+
+
+@pytest.mark.parametrize("filler", [150, 190, 195, 480, 495])
+def test_a_long_html_page_is_redacted_before_it_is_cut(
+    requests_mock: Any, leak_scan: LeakScan, filler: int
+) -> None:
+    """Issue 18 item 7c: cut first, redact second let most of a token through at the cut."""
+    page = f"<html><body>{'x' * filler} Authorization: Bearer {TOKEN} {'y' * 2000}</body></html>"
+    requests_mock.post(ARCHIVE, status_code=500, text=page)
+    with pytest.raises(HubSpotError) as caught:
+        _client().archive_associations(FT, TT, pairs(("1", "2")))
+    _scan_error(leak_scan, caught.value)
+    for text in (str(caught.value), caught.value.hubspot_message or ""):
+        assert TOKEN[:8] not in text  # not even a prefix survives a cut
+        assert len(text) <= 2000
