@@ -140,14 +140,36 @@ def _done_digests(location: str) -> set[str]:
     }
 
 
+SAME_WORK = ("operation", "fromObjectType", "toObjectType")
+
+
+def is_checkpoint_for(found: dict[str, Any] | None, ours: dict[str, Any], *, resume: bool) -> bool:
+    """Whether a report with header `found` may skip work for the run with header `ours`: both
+    real runs of the same work, and the same run (same dag_id, task_id, run_id, map_index) unless
+    resuming. A run without an identity (no task instance) only resumes when told to."""
+    if found is None or found.get("dryRun") or ours.get("dryRun"):
+        return False
+    if not all(found.get(k) == ours.get(k) for k in SAME_WORK):
+        return False
+    return resume or (ours.get("run") is not None and found.get("run") == ours.get("run"))
+
+
+def read_checkpoint(path: str, header: dict[str, Any], *, resume: bool = False) -> set[str]:
+    """Digests of the chunks done by earlier attempts of the run with `header` (report and `.prev`)."""
+    candidates = [path, path + ".prev"] if local_path(path) is not None else [path]
+    done: set[str] = set()
+    for candidate in candidates:
+        if _exists(candidate) and is_checkpoint_for(_header(candidate), header, resume=resume):
+            done |= _done_digests(candidate)
+    return done
+
+
 class ReportFile:
     """One run's report: lock, checkpoint, set-aside of other runs' reports, then the writer.
 
     `open()` does everything that can fail on the path before any request is sent, so an
     unusable `report_path` fails the task at once, naming it.
     """
-
-    SAME_WORK = ("operation", "fromObjectType", "toObjectType")
 
     def __init__(
         self, path: str, header: dict[str, Any], *, identity: RunIdentity | None, resume: bool
@@ -222,13 +244,7 @@ class ReportFile:
             self._keep_as_prev()
 
     def _is_checkpoint_for_us(self, header: dict[str, Any] | None) -> bool:
-        if header is None or header.get("dryRun") or self.header.get("dryRun"):
-            return False
-        if not all(header.get(k) == self.header.get(k) for k in self.SAME_WORK):
-            return False
-        if self.resume:
-            return True
-        return self.identity is not None and header.get("run") == self.identity.to_json()
+        return is_checkpoint_for(header, self.header, resume=self.resume)
 
     def _set_aside(self, location: str) -> None:
         if self.local is None:

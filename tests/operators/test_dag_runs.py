@@ -41,7 +41,7 @@ def test_batch_archive_dag(airflow_db: Path, make_sim: Callable[..., Simulator],
     dag = load_test_dag("hubassoc_operators_test_dag").batch_archive()
     run = dag.test(run_conf={"from_type": FT, "pairs_file": str(pairs), "report_path": str(report)})
     value = _xcom(run, "archive")
-    assert value["totals"]["done"] == 3
+    assert value["totals"]["confirmed"] == 3
     assert value["totals"]["duplicates"] == 1
     assert value["reportPath"] == str(report)
     removed = {("1", "101"), ("1", "102"), ("2", "103")}
@@ -62,6 +62,6 @@ def test_label_archive_dag(airflow_db: Path, make_sim: Callable[..., Simulator])
     )
     value = _xcom(run, "archive_labels")
     assert value["operation"] == "label_archive"
-    assert value["totals"]["done"] == 2
+    assert value["totals"]["confirmed"] == 2
     assert sim.state.labels_of(FT, "3", TT, "104") == {UNLABELED, BILLING}
     assert sim.state.labels_of(FT, "4", TT, "105") == {UNLABELED, BILLING}

@@ -55,13 +55,15 @@ def test_100k_pairs_flat_memory(make_sim: Callable[..., Simulator], tmp_path: Pa
     large_peak, large_totals = _peak(large)
     assert large_totals == {
         "requested": 100_000,
-        "done": 100_000,
+        "confirmed": 100_000,
+        "accepted": 0,
         "failed": 0,
         "skipped": 0,
+        "doneEarlier": 0,
         "duplicates": 1,
         "wouldRemove": 0,
         "absent": 0,
     }
-    assert small_totals["done"] == 10_000
+    assert small_totals["confirmed"] == 10_000
     assert sim.counters()["by_endpoint"]["batch_archive"] == 1000
     assert large_peak < 3 * small_peak, (small_peak, large_peak)

@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+# The task instance of one DAG run: every attempt (the killed ones and the re-run) is a retry of it.
+TASK = SimpleNamespace(dag_id="cleanup", task_id="archive", run_id="run-1", map_index=-1)
 
 
 def main() -> None:
@@ -24,7 +28,7 @@ def main() -> None:
         batch_size=batch_size,
         max_concurrency=1,
     )
-    op.execute({})
+    op.execute({"ti": TASK})  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

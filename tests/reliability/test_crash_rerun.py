@@ -99,7 +99,8 @@ def test_killed_run_then_rerun_skips_done_chunks_and_ends_exact(
         assert 0 < len(recorded) < CHUNKS, "the kill must land mid-run"
     assert len(recorded) >= crashes  # the second crashed run added to what the first did
 
-    header = {"operation": "batch_archive", "fromObjectType": FT, "toObjectType": TT}
+    run_of = {"dagId": "cleanup", "taskId": "archive", "runId": "run-1", "mapIndex": -1}
+    header = {"operation": "batch_archive", "fromObjectType": FT, "toObjectType": TT, "run": run_of}
     assert recorded <= read_checkpoint(str(report), header), "the checkpoint holds every recorded chunk"
     sim.configure(faults=FaultPlan())
     sim.reset_counters()
@@ -116,7 +117,8 @@ def test_killed_run_then_rerun_skips_done_chunks_and_ends_exact(
     assert run.error is None, repr(run.error)
     totals = run.summary["totals"]
     assert totals["skipped"] == BATCH * len(recorded), "every chunk recorded done is skipped"
-    assert totals["done"] == len(PAIRS) - totals["skipped"]
+    assert totals["doneEarlier"] == totals["skipped"]
+    assert totals["confirmed"] == len(PAIRS) - totals["skipped"]
     sent_log = [(r.endpoint, r.status) for r in sim.request_log]
     assert archive_requests(sim) == CHUNKS - len(recorded), f"only unrecorded chunks are sent: {sent_log}"
     skipped = {line["chunk"] for line in run.report if line["kind"] == "pair" and line["status"] == "skipped"}
@@ -127,5 +129,5 @@ def test_killed_run_then_rerun_skips_done_chunks_and_ends_exact(
     sim.reset_counters()
     again = run_operator(op, sim, leak_scan, report)
     assert again.error is None
-    assert again.summary["totals"]["skipped"] == len(PAIRS)
+    assert again.summary["totals"]["doneEarlier"] == len(PAIRS)
     assert archive_requests(sim) == 0
