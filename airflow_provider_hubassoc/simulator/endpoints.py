@@ -376,11 +376,17 @@ def batch_read(
     return Outcome(Reply(status, replies.batch_body("COMPLETE", results, errors, started)), len(parsed))
 
 
-def labels(state: SimulatorState, ft: str, tt: str) -> Outcome:
-    """Label definitions between two types; `label` absent (not null) for unlabeled types."""
+def labels(state: SimulatorState, ft: str, tt: str, version: str) -> Outcome:
+    """Label definitions between two types; `label` absent (not null) for unlabeled types.
+
+    2026-03 also names the object type ids (optional fields of that version's description).
+    """
     definitions = [
         {key: value for key, value in d.items() if value is not None} for d in state.label_definitions(ft, tt)
     ]
+    if version == "2026-03":
+        type_ids = {"fromObjectTypeId": facts.type_id_of(ft), "toObjectTypeId": facts.type_id_of(tt)}
+        definitions = [{**d, **type_ids} for d in definitions]
     return Outcome(Reply(200, {"results": definitions}))
 
 

@@ -510,7 +510,7 @@ class Simulator:
         """The endpoint itself, with the reply its version sends (`SimulatorConfig.*_reply`)."""
         state = self.state
         if endpoint == "labels":
-            return endpoints.labels(state, ft, tt)
+            return endpoints.labels(state, ft, tt, version)
         if endpoint == "batch_read":
             return endpoints.batch_read(state, config, ft, tt, body, config.read_reply(version))
         if endpoint == "batch_create":

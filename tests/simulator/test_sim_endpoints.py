@@ -42,7 +42,8 @@ def test_every_endpoint_on_every_version(sim: Simulator, version: str) -> None:
     client = SimClient(sim, version=version)
     labels = client.labels()
     assert labels.status_code == 200
-    assert {"category": "USER_DEFINED", "typeId": 36, "label": "Decision maker"} in labels.json()["results"]
+    named = [{k: d[k] for k in ("category", "typeId", "label") if k in d} for d in labels.json()["results"]]
+    assert {"category": "USER_DEFINED", "typeId": 36, "label": "Decision maker"} in named
     read = client.read(["1"])
     assert read.status_code == 200
     assert [to["toObjectId"] for to in read.json()["results"][0]["to"]] == ["10", "20"]

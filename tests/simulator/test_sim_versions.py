@@ -95,6 +95,13 @@ def test_labels_on_both_v4_paths(sim: Simulator) -> None:
     assert [r.api_version for r in sim.request_log] == ["v4", "v4"]
 
 
+def test_2026_03_labels_name_the_object_type_ids(sim: Simulator) -> None:
+    (named,) = [d for d in SimClient(sim).labels().json()["results"] if d["typeId"] == 36]
+    assert (named["fromObjectTypeId"], named["toObjectTypeId"]) == ("0-1", "0-2")
+    (plain,) = [d for d in SimClient(sim, version="2026-09").labels().json()["results"] if d["typeId"] == 36]
+    assert plain == {"category": U, "typeId": 36, "label": "Decision maker"}
+
+
 @pytest.mark.parametrize("version", SIM_VERSIONS)
 def test_batch_create_adds_both_directions_and_names_labels(sim: Simulator, version: str) -> None:
     created = SimClient(sim, version=version).create([("3", "30", [(U, 36), (H, 1)])])
