@@ -222,8 +222,6 @@ class BaseHubSpotArchiveOperator(BaseOperator):
             report.open()
         except ReportError as err:
             raise AirflowFailException(str(err)) from err
-        for note in report.notes:
-            self.log.warning("%s", note)
         if report.checkpoint:
             self.log.info(
                 "checkpoint %s: %d chunks done by an earlier attempt of %s are skipped",

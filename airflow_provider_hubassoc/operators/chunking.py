@@ -102,13 +102,22 @@ class PairStore:
         buffer.clear()
 
     def label_keys(self) -> Iterator[tuple[str, str]]:
-        """Each distinct label key with the input that first named it, in input order."""
-        yield from self._db.execute("SELECT key, first_where FROM keys ORDER BY rowid").fetchall()
+        """Each distinct label key with the input that first named it, in input order (streamed)."""
+        with contextlib.closing(self._db.execute("SELECT key, first_where FROM keys ORDER BY rowid")) as rows:
+            for key, where in rows:
+                yield str(key), str(where)
+
+    def first_where(self, key: str) -> str | None:
+        """The input that first named label `key`."""
+        row = self._db.execute("SELECT first_where FROM keys WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
 
     def apply_labels(self, resolve: Callable[[str, str], AssociationType]) -> None:
         """Replace every label key with `resolve(key, where)`; a refusal leaves the pairs unsent."""
-        resolved = [(key, *_type_row(resolve(key, where))) for key, where in self.label_keys()]
-        self._db.executemany("INSERT INTO resolved VALUES (?, ?, ?)", resolved)
+        keys = self.label_keys()
+        with contextlib.closing(keys):  # a refusal stops the read before the store closes
+            resolved = ((key, *_type_row(resolve(key, where))) for key, where in keys)
+            self._db.executemany("INSERT INTO resolved VALUES (?, ?, ?)", resolved)
         self._db.execute(
             "INSERT OR IGNORE INTO pairs SELECT k.from_id, k.to_id, r.category, r.type_id"
             " FROM keyed AS k JOIN resolved AS r ON r.key = k.key"

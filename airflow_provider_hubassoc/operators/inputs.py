@@ -24,7 +24,9 @@ block at a time with bounded line length, so memory stays flat however large the
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,9 @@ FILE_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 MAX_MESSAGE = 1_800  # a refusal, plus the operator's prefix, stays under 2,000 characters
 MAX_LINE_BYTES = 1 << 20  # a longer line is refused: one line never costs more than a few MB
 MAX_COLUMNS = 1_000
+MAX_NESTING = 32  # a pair nests 3 deep ({"types": [{...}]}); json.loads recurses per level
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[^\[\]{}]")
 _BLOCK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
 
@@ -166,12 +171,23 @@ def _jsonl_items(name: str) -> Iterator[tuple[str, Any]]:
 
 
 def _json_value(text: str, where: str) -> Any:
+    if _nesting(text) > MAX_NESTING:
+        raise InputValidationError(f"{where}: malformed JSON (nested deeper than {MAX_NESTING} levels)")
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise InputValidationError(f"{where}: malformed JSON ({err.msg})") from None
-    except (ValueError, RecursionError) as err:  # an integer past int()'s limit, deep nesting
-        raise InputValidationError(f"{where}: malformed JSON ({type(err).__name__})") from None
+    except ValueError as err:  # an integer literal past int()'s digit limit
+        raise InputValidationError(f"{where}: malformed JSON ({err})") from None
+
+
+def _nesting(text: str) -> int:
+    """How deep the line's arrays and objects nest, counted before parsing: json.loads would hit
+    Python's recursion limit on `[[[[...`, and a caught RecursionError can upset the interpreter."""
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return 0
+    brackets = _BRACKETS.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate(1 if char in "[{" else -1 for char in brackets), default=0)
 
 
 def _csv_items(name: str) -> Iterator[tuple[str, Any]]:
@@ -301,7 +317,8 @@ _FROM = AliasChoices("from_id", "fromId", "from")
 _TO = AliasChoices("to_id", "toId", "to")
 _LABELS = AliasChoices("types", "labels", "label")
 _LABEL_KEYS = frozenset(str(key) for key in _LABELS.choices)
-_FLAT_TYPE = frozenset(("category", "type_id", "typeId"))  # one label as two keys (CSV columns)
+# One label as two top-level keys (how CSV rows name it); any of them makes the pair a labelled one.
+_FLAT_TYPE = frozenset(("category", "associationCategory", "type_id", "typeId", "associationTypeId"))
 _TYPE_ID_KEYS = {"typeId", "type_id", "associationTypeId"}
 
 
@@ -413,14 +430,15 @@ def _describe(inputs: Any, count: int) -> str:
 def _unlabeled_warnings(store: PairStore, catalog: LabelCatalog) -> list[str]:
     """Archiving the unlabeled type removes every label of the pair: allowed, but said."""
     hubspot = AssociationCategory.HUBSPOT_DEFINED
-    counts = store.type_counts(hubspot, catalog.unlabeled_type_ids())
-    first = dict(store.label_keys())
-    return [
-        f"{count} pair(s) (first: {first.get(spec_key(AssociationType(category=hubspot, type_id=type_id)))}) "
-        f"name HUBSPOT_DEFINED type {type_id}, the unlabeled association between {catalog.from_type} "
-        f"and {catalog.to_type}: HubSpot then removes every label of those pairs, not just this one"
-        for type_id, count in sorted(counts.items())
-    ]
+    warnings = []
+    for type_id, count in sorted(store.type_counts(hubspot, catalog.unlabeled_type_ids()).items()):
+        first = store.first_where(spec_key(AssociationType(category=hubspot, type_id=type_id)))
+        warnings.append(
+            f"{count} pair(s) (first: {first}) name HUBSPOT_DEFINED type {type_id}, the unlabeled "
+            f"association between {catalog.from_type} and {catalog.to_type}: HubSpot then removes "
+            "every label of those pairs, not just this one"
+        )
+    return warnings
 
 
 def _bounded(err: InputValidationError) -> InputValidationError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import re
@@ -39,6 +40,8 @@ from airflow_provider_hubassoc.models.summary import (
     ArchiveSummary,
     PairStatus,
 )
+
+log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 300
 CATEGORY_LIMIT = 20
@@ -180,7 +183,6 @@ class ReportFile:
         self.resume = resume
         self.local = local_path(path)
         self.checkpoint: set[str] = set()
-        self.notes: list[str] = []  # what happened to earlier reports, for the task log
         self.write_error: ReportWriteError | None = None
         self._lock: IO[str] | None = None
         self._handle: IO[str] | None = None
@@ -261,9 +263,11 @@ class ReportFile:
             number += 1
             target = Path(f"{self.path}.{stamp}-{number}")
         os.replace(location, target)
-        self.notes.append(
-            f"{location} held the report of another run: kept as {target}; it is no checkpoint for "
-            "this run, which starts afresh (pass resume=True to skip the chunks it did)"
+        log.warning(
+            "%s held the report of another run: kept as %s; it is no checkpoint for this run, which "
+            "starts afresh (pass resume=True to skip the chunks it did)",
+            location,
+            target,
         )
 
     def _keep_as_prev(self) -> None:

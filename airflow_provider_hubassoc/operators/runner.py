@@ -70,6 +70,7 @@ class CircuitBreaker:
         max_failed_in_a_row: int | None,
     ) -> None:
         self.allowed = int(requested * (max_error_ratio or 0.0)) if on_error == "threshold" else None
+        self._lock = threading.Lock()  # judged on the sending threads, as soon as a reply is in
         self.max_in_a_row = max_failed_in_a_row
         self.failed = 0
         self.in_a_row = 0
@@ -78,6 +79,10 @@ class CircuitBreaker:
         """The reason to stop after this outcome, or None."""
         if not outcome.sent:
             return None
+        with self._lock:
+            return self._observe(outcome)
+
+    def _observe(self, outcome: ChunkOutcome) -> str | None:
         self.failed += outcome.failed
         self.in_a_row = self.in_a_row + 1 if outcome.request_failed else 0
         if self.allowed is not None and self.failed > self.allowed:
@@ -151,8 +156,9 @@ class ChunkRunner:
         stop: StopSignal,
         max_concurrency: int,
         queue_ahead: int = 2,
+        judge: Callable[[ChunkOutcome], str | None] | None = None,
     ) -> None:
-        self.send, self.record, self.stop = send, record, stop
+        self.send, self.record, self.stop, self.judge = send, record, stop, judge
         self.workers = max(1, max_concurrency)
         self.limit = self.workers * max(1, queue_ahead)
         self.pending: dict[Future[ChunkOutcome], Chunk] = {}
@@ -182,6 +188,13 @@ class ChunkRunner:
     def _send_one(self, chunk: Chunk) -> ChunkOutcome:
         if self.stop.is_set():  # queued before the stop, picked up after it: do not send
             return not_sent(chunk, f"not attempted: {self.stop.reason}")
+        outcome = self._send_guarded(chunk)
+        reason = self.judge(outcome) if self.judge is not None else None
+        if reason is not None:  # before this thread picks up the next chunk
+            self.stop.set(reason)
+        return outcome
+
+    def _send_guarded(self, chunk: Chunk) -> ChunkOutcome:
         try:
             return self.send(chunk)
         except HubSpotError as err:
@@ -285,7 +298,11 @@ class ArchiveRun:
         chunks = self._chunks_to_send()
         try:
             runner = ChunkRunner(
-                self._send, self._record, stop=self.stop, max_concurrency=self.op.max_concurrency
+                self._send,
+                self._record,
+                stop=self.stop,
+                max_concurrency=self.op.max_concurrency,
+                judge=self.breaker.observe,
             )
             runner.run(chunks)
             self._account_unsent(chunks)
@@ -333,7 +350,7 @@ class ArchiveRun:
             self.builder.batch(outcome.batch_status)
         self._write_chunk_line(outcome)
         self.progress.add(outcome)
-        self._check_stop(outcome)
+        self._check_stop()
 
     def _defers(self, outcome: ChunkOutcome) -> set[int]:
         """Positions of accepted pairs whose line waits for the read-back (none without one)."""
@@ -359,10 +376,7 @@ class ArchiveRun:
             line["doneEarlier"] = True
         self.report.chunk(line)
 
-    def _check_stop(self, outcome: ChunkOutcome) -> None:
-        reason = self.breaker.observe(outcome)
-        if reason is not None:
-            self.stop.set(reason)
+    def _check_stop(self) -> None:
         if self.report is not None and self.report.write_error is not None:
             self.stop.set("the report could not be written", self.report.write_error)
 
@@ -460,11 +474,15 @@ class ArchiveRun:
             return _airflow_error("; ".join(filter(None, [breach, self._told()])))
         if breach is None:
             if self.summary.totals.failed:
-                log.warning("%d pairs failed, within on_error=%s", self.summary.totals.failed, self.op.on_error)
+                log.warning(
+                    "%d pairs failed, within on_error=%s", self.summary.totals.failed, self.op.on_error
+                )
             return None
         sample = "; ".join(f"{f['fromId']}->{f['toId']}: {f['message']}" for f in value["failedSample"][:3])
         where = f"; full report: {self.op.report_path}" if self.op.report_path else ""
-        return _airflow_error(f"{breach}; errors by category {value['errorsByCategory']}; e.g. {sample}{where}")
+        return _airflow_error(
+            f"{breach}; errors by category {value['errorsByCategory']}; e.g. {sample}{where}"
+        )
 
     def _told(self) -> str:
         return f"stopped early: {self.stop.reason}; {self.summary.totals.describe()}"

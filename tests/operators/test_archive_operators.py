@@ -11,9 +11,8 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubSpotNotFoundError
-from airflow_provider_hubassoc.models.summary import ArchiveSummary
-from airflow_provider_hubassoc.models.summary import SUMMARY_MAX_BYTES
 from airflow_provider_hubassoc.models.report import DONE_EARLIER, SENT_STATUSES, iter_report_pairs
+from airflow_provider_hubassoc.models.summary import SUMMARY_MAX_BYTES, ArchiveSummary
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator, SimulatorState
 from tests.support import BILLING, BOSS, FT, TT, UNLABELED, batch_op, label_op, task_context
 
@@ -58,7 +57,8 @@ def test_batch_archive_list_groups_dedups_and_removes_exactly(
         assert (totals.confirmed, totals.accepted) == (35, 0)
         assert summary.batch_statuses == {"COMPLETE": 4}
     else:
-        assert totals.confirmed > 0 and totals.accepted > 0
+        assert totals.confirmed > 0
+        assert totals.accepted > 0
         assert sum(summary.batch_statuses.values()) == 4
     assert summary.batches == 4
     assert summary.report_path == str(report)
