@@ -22,18 +22,17 @@ from airflow_provider_hubassoc.client.errors import (
 from airflow_provider_hubassoc.models.responses import BatchStatus
 from tests.support import (
     ARCHIVE_URL,
+    LABELS_ARCHIVE_URL,
+    READ_URL,
     ClientFactory,
     FakeClock,
     batch_body,
     error_body,
+    label_pair,
     pairs,
 )
-from tests.support import (
-    CLIENT_BASE as BASE,
-)
-from tests.support import (
-    CLIENT_TOKEN as TOKEN,
-)
+from tests.support import CLIENT_BASE as BASE
+from tests.support import CLIENT_TOKEN as TOKEN
 
 TOKEN_URL = f"{BASE}/oauth/v1/token"
 
@@ -430,3 +429,121 @@ def test_error_body_of_an_unknown_shape_still_maps(
     with pytest.raises(HubSpotValidationError) as caught:
         make_client().archive_associations("contacts", "companies", pairs())
     assert (caught.value.hubspot_message, caught.value.correlation_id) == ("odd", "abc")
+
+
+# -- every documented reply variant (HubSpot's description has flipped between revisions) ----------
+
+
+@pytest.mark.parametrize("endpoint", ["archive", "labels"])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, batch_body()),
+        (204, None),
+        (207, batch_body(numErrors=1, errors=[{"category": "X", "message": "m"}])),
+    ],
+)
+def test_archive_and_labels_archive_accept_200_204_and_207(
+    make_client: ClientFactory, requests_mock: rm.Mocker, endpoint: str, status: int, body: object
+) -> None:
+    url = ARCHIVE_URL if endpoint == "archive" else LABELS_ARCHIVE_URL
+    requests_mock.post(url, status_code=status, **({"json": body} if body is not None else {}))
+    client = make_client()
+    if endpoint == "archive":
+        result = client.archive_associations("contacts", "companies", pairs())
+    else:
+        result = client.archive_labels("contacts", "companies", [label_pair()])
+    assert result.http_status == status
+    assert (result.batch is None) == (body is None)
+    if status == 207:
+        assert result.batch is not None
+        assert [e.category for e in result.batch.errors] == ["X"]
+
+
+@pytest.mark.parametrize("status", [200, 207])
+@pytest.mark.parametrize("to_object_id", ["101", 101])
+def test_batch_read_accepts_200_or_207_string_or_int_ids_and_opaque_cursors(
+    make_client: ClientFactory, requests_mock: rm.Mocker, status: int, to_object_id: object
+) -> None:
+    cursor = "MC0yLTE1OTc0MDA2NTg%3D"
+    first = {
+        "from": {"id": "1"},
+        "to": [
+            {"toObjectId": to_object_id, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 279}]}
+        ],
+        "paging": {"next": {"after": cursor, "link": "https://api.hubapi.com/...?after=" + cursor}},
+    }
+    second = {"from": {"id": "1"}, "to": [{"toObjectId": "102", "associationTypes": []}]}
+    requests_mock.post(
+        READ_URL,
+        [
+            {"status_code": status, "json": batch_body(results=[first])},
+            {"status_code": status, "json": batch_body(results=[second])},
+        ],
+    )
+    result = make_client().read_associations("contacts", "companies", ["1"])
+    assert [r.to_object_id for r in result.associations["1"]] == ["101", "102"]
+    assert result.associations["1"][0].association_types[0].label is None  # absent, not required
+    assert requests_mock.request_history[1].json() == {"inputs": [{"id": "1", "after": cursor}]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "bad input", "correlationId": "3f1c9a2e-0000-4000-8000-000000000001"},  # no category
+        {"category": "VALIDATION_ERROR", "message": "bad input", "correlationId": "c-1"},  # no status
+        {"status": "error", "category": "VALIDATION_ERROR", "message": "bad input", "subCategory": "x.y"},
+    ],
+)
+def test_error_bodies_with_or_without_category_and_status(
+    make_client: ClientFactory, requests_mock: rm.Mocker, body: dict[str, object]
+) -> None:
+    requests_mock.post(ARCHIVE_URL, status_code=400, json=body)
+    with pytest.raises(HubSpotValidationError, match="bad input") as caught:
+        make_client().archive_associations("contacts", "companies", pairs())
+    assert caught.value.category == body.get("category")
+
+
+def test_429_body_without_category_is_still_a_rate_limit(
+    make_client: ClientFactory, requests_mock: rm.Mocker, clock: FakeClock
+) -> None:
+    body = {
+        "status": "error",
+        "message": "slow",
+        "errorType": "RATE_LIMIT",
+        "policyName": "TEN_SECONDLY_ROLLING",
+    }
+    requests_mock.post(ARCHIVE_URL, [{"status_code": 429, "json": body}, {"status_code": 204}])
+    assert make_client().archive_associations("contacts", "companies", pairs()).http_status == 204
+    assert clock.sleeps == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("body", "scopes"),
+    [
+        ({"context": {"missingScopes": ["crm.objects.custom.write"]}}, ["crm.objects.custom.write"]),
+        (
+            {
+                "errors": [
+                    {"message": "m", "context": {"requiredGranularScopes": ["crm.objects.deals.write"]}}
+                ]
+            },
+            ["crm.objects.deals.write"],
+        ),
+        (
+            {
+                "context": {"missingScopes": ["a.write"]},
+                "errors": [{"message": "m", "context": {"requiredScopes": ["b.write", "a.write"]}}],
+            },
+            ["a.write", "b.write"],
+        ),
+    ],
+)
+def test_missing_scopes_are_read_from_all_three_places(
+    make_client: ClientFactory, requests_mock: rm.Mocker, body: dict[str, object], scopes: list[str]
+) -> None:
+    requests_mock.post(ARCHIVE_URL, status_code=403, json=error_body("MISSING_SCOPES", "scopes", **body))
+    with pytest.raises(HubSpotMissingScopesError) as caught:
+        make_client().archive_associations("contacts", "companies", pairs())
+    assert caught.value.required_scopes == scopes
+    assert "not named by HubSpot" not in str(caught.value)
