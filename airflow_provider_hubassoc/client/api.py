@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import requests
 from pydantic import ValidationError
@@ -94,16 +94,20 @@ def _url_problem(scheme: str, host: str | None, has_credentials: bool, has_extra
     return None
 
 
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        raise HubSpotConfigError(f"base URL of host {parts.hostname or '?'!r} has an invalid port") from None
+
+
 def check_base_url(url: str) -> str:
     """Return `scheme://host[:port]`; refuse anything more, and plain HTTP to a remote host."""
     parts = urlsplit(url.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        raise HubSpotConfigError(f"base URL of host {parts.hostname or '?'!r} has an invalid port") from None
+    port = _port(parts)
     shown = f"{parts.scheme}://{parts.hostname or ''}" + (f":{port}" if port else "")
-    extras = parts.path not in ("", "/") or bool(parts.query or parts.fragment) or "#" in url or "?" in url
-    problem = _url_problem(parts.scheme, parts.hostname, bool(parts.username or parts.password), extras)
+    has_extras = parts.path not in ("", "/") or any(mark in url for mark in "?#")
+    problem = _url_problem(parts.scheme, parts.hostname, bool(parts.username or parts.password), has_extras)
     if problem:
         raise HubSpotConfigError(f"base URL {shown!r} {problem}")
     return f"{parts.scheme}://{parts.netloc}"

@@ -157,21 +157,25 @@ class RateGovernor:
         if max_header is None and remaining is None and interval_ms is None:
             return
         with self._cond:
-            now = self._clock()
-            if interval_ms is not None and interval_ms > 0:
-                self._interval_s = interval_ms / 1000.0
-            if max_header is not None and max_header >= 1:
-                scaled = self._scaled(max_header)
-                if scaled < self._limit:
-                    self._limit = scaled
+            self._adopt_window(max_header, interval_ms)
             if remaining is not None:
-                self._expire(now)
-                free = self._limit - len(self._starts)
-                # HubSpot counts the whole account; when it has fewer slots left than we think we
-                # have, fill ours with starts stamped now, so they roll out one window from now.
-                for _ in range(max(0, free - int(remaining))):
-                    self._starts.append(now)
+                self._adopt_remaining(int(remaining))
             self._cond.notify_all()
+
+    def _adopt_window(self, max_header: float | None, interval_ms: float | None) -> None:
+        """A different window length, or a smaller Max (never a larger one). Caller holds the lock."""
+        if interval_ms is not None and interval_ms > 0:
+            self._interval_s = interval_ms / 1000.0
+        if max_header is not None and max_header >= 1:
+            self._limit = min(self._limit, self._scaled(max_header))
+
+    def _adopt_remaining(self, remaining: int) -> None:
+        """HubSpot counts the whole account; when it has fewer slots left than we think we have,
+        fill ours with starts stamped now, so they roll out one window from now. Caller holds the lock."""
+        now = self._clock()
+        self._expire(now)
+        free = self._limit - len(self._starts)
+        self._starts.extend([now] * max(0, free - remaining))
 
     def __repr__(self) -> str:
         return f"RateGovernor(limit={self._limit}, interval_s={self._interval_s}, share={self._share})"

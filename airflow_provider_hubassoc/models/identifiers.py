@@ -39,15 +39,23 @@ def _positive_int(value: Any, field: str, kind: str, maximum: int) -> int:
     if isinstance(value, bool):
         raise InputValidationError(f"{field} {value!r} is not a {kind} (booleans are refused)")
     if isinstance(value, int):
-        if not 0 < value <= maximum:  # compared as ints: str() of a huge int would raise
-            shown = short_repr(value) if value.bit_length() < 4000 else "<huge int>"
-            raise InputValidationError(f"{field} {shown} is out of range: expected 1 to {maximum}")
-        return value
+        return _in_range(value, field, maximum)
     if not isinstance(value, str):
         raise InputValidationError(
             f"{field} {short_repr(value)} is not a {kind}: expected a digit string or an int, "
             f"got {type(value).__name__}"
         )
+    return _from_digits(value, field, kind, maximum)
+
+
+def _in_range(value: int, field: str, maximum: int) -> int:
+    if not 0 < value <= maximum:  # compared as ints: str() of a huge int would raise
+        shown = short_repr(value) if value.bit_length() < 4000 else "<huge int>"
+        raise InputValidationError(f"{field} {shown} is out of range: expected 1 to {maximum}")
+    return value
+
+
+def _from_digits(value: str, field: str, kind: str, maximum: int) -> int:
     if not value or not value.isascii() or not value.isdigit():
         raise InputValidationError(f"{field} {short_repr(value)} is not a {kind}: expected ASCII digits only")
     digits = value.lstrip("0")
