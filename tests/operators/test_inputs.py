@@ -28,6 +28,11 @@ def pairs(inputs: object, labels: bool = False) -> list[tuple[str, str, tuple[ob
     return [(p.from_id, p.to_id, p.types) for p in loaded]
 
 
+def pairs_with(inputs: object, labels: list[dict[str, Any]]) -> list[tuple[str, str, tuple[object, ...]]]:
+    _, loaded = load_inputs(inputs, labels=labels)
+    return [(p.from_id, p.to_id, p.types) for p in loaded]
+
+
 def refusal(inputs: object, labels: bool = False) -> str:
     with pytest.raises(InputValidationError) as info:
         pairs(inputs, labels=labels)
@@ -212,9 +217,21 @@ def test_jsonl_malformed_line_names_line_number(tmp_path: Path) -> None:
 
 
 def test_jsonl_nested_too_deep_is_malformed(tmp_path: Path) -> None:
+    """Refused before json.loads, which would hit the recursion limit."""
     path = tmp_path / "pairs.jsonl"
     path.write_text("[1, 2]\n" + "[" * 100_000 + "\n")
-    assert "pairs.jsonl line 2: malformed JSON" in refusal(str(path))
+    assert "pairs.jsonl line 2: malformed JSON (nested deeper than 32 levels)" in refusal(str(path))
+
+
+def test_jsonl_brackets_inside_strings_are_not_nesting(tmp_path: Path) -> None:
+    name = "[{" * 40
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps({"from_id": 1, "to_id": 2, "labels": [name, "\\" + name]}) + "\n")
+    labels = [
+        {"category": "USER_DEFINED", "typeId": 36, "label": name},
+        {"category": "USER_DEFINED", "typeId": 37, "label": "\\" + name},
+    ]
+    assert pairs_with(str(path), labels) == [("1", "2", (USER_36, USER_37))]
 
 
 def test_jsonl_arrays_and_objects(tmp_path: Path) -> None:
