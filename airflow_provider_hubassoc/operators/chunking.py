@@ -21,7 +21,7 @@ import hashlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
@@ -101,7 +101,7 @@ class PairStore:
         self.rows_offered += len(buffer)
         buffer.clear()
 
-    def label_keys(self) -> Iterator[tuple[str, str]]:
+    def label_keys(self) -> Generator[tuple[str, str], None, None]:
         """Each distinct label key with the input that first named it, in input order (streamed)."""
         with contextlib.closing(self._db.execute("SELECT key, first_where FROM keys ORDER BY rowid")) as rows:
             for key, where in rows:
