@@ -101,7 +101,7 @@ class LabelCatalog:
         return AssociationType(category=found[0].category, type_id=found[0].type_id)
 
     def _by_type(self, category: AssociationCategory, type_id: int, where: str) -> AssociationType:
-        wanted = AssociationType(category=category, type_id=type_id)
+        wanted = AssociationType.model_construct(category=category, type_id=type_id)  # checked on the way in
         defined = {(lab.category, lab.type_id) for lab in self.labels}
         if (category.value, type_id) in defined:
             return wanted
