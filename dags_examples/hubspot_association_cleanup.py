@@ -20,6 +20,13 @@ from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSen
 
 DATA = Path(__file__).resolve().parent / "data"
 REPORT_DIR = os.environ.get("HUBSPOT_CLEANUP_REPORT_DIR", "/tmp/hubspot-cleanup-reports")
+# One report per DAG run, named from values every run has: runs triggered from the UI or the REST
+# API may have no logical date, so `{{ ds }}` would not render. A retry of the task reuses its
+# run's report as a checkpoint; another run never does.
+REPORT_PATH = (
+    REPORT_DIR + "/{{ dag_run.run_after | ds }}/association_cleanup_"
+    "{{ run_id | replace(':', '') | replace('+', '') }}.jsonl"
+)
 
 
 @dag(
@@ -44,7 +51,7 @@ def hubspot_association_cleanup() -> None:
         inputs=stale_pairs(),
         on_error="threshold",  # a contact deleted in HubSpot since the snapshot is reported, not fatal
         max_error_ratio=0.05,
-        report_path=REPORT_DIR + "/{{ ds }}/association_cleanup_{{ ts_nodash }}.jsonl",
+        report_path=REPORT_PATH,
     )
 
     confirm = HubSpotBatchStatusSensor(
@@ -59,9 +66,12 @@ def hubspot_association_cleanup() -> None:
         """A readable account for the task log; the full per-pair report is the JSONL file."""
         totals = summary["totals"]
         print(
-            f"Removed {totals['done']} of {totals['requested']} contact->company associations "
-            f"({totals['failed']} failed, {totals['skipped']} skipped, {totals['duplicates']} duplicates) "
-            f"in {summary['batches']} batches; report at {summary['reportPath']}"
+            f"Removed {totals['confirmed'] + totals['accepted']} of {totals['requested']} contact->company "
+            f"associations ({totals['confirmed']} confirmed by HubSpot's reply, {totals['accepted']} "
+            f"accepted and confirmed by the sensor's read-back), {totals['failed']} failed, "
+            f"{totals['skipped']} skipped ({totals['doneEarlier']} done earlier), "
+            f"{totals['duplicates']} duplicates, in {summary['batches']} batches; "
+            f"report at {summary['reportPath']}"
         )
         for failed in summary["failedSample"]:
             print(

@@ -18,6 +18,11 @@ from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSen
 
 DATA = Path(__file__).resolve().parent / "data"
 REPORT_DIR = os.environ.get("HUBSPOT_CLEANUP_REPORT_DIR", "/tmp/hubspot-cleanup-reports")
+# Values every run has (a run from the UI or REST may have no logical date, so no `{{ ds }}`).
+REPORT_PATH = (
+    REPORT_DIR + "/{{ dag_run.run_after | ds }}/label_cleanup_"
+    "{{ run_id | replace(':', '') | replace('+', '') }}.jsonl"
+)
 
 
 @dag(
@@ -34,7 +39,7 @@ def hubspot_label_cleanup() -> None:
         to_object_type="companies",
         # JSONL lines: {"from_id": "1005", "to_id": "2007", "labels": ["Former employee"]}
         inputs=str(DATA / "label_cleanup.jsonl"),
-        report_path=REPORT_DIR + "/{{ ds }}/label_cleanup_{{ ts_nodash }}.jsonl",
+        report_path=REPORT_PATH,
     )
 
     confirm = HubSpotBatchStatusSensor(

@@ -48,14 +48,25 @@ def _run(dag_id: str, **kwargs: Any) -> Any:
     return dag.test(**kwargs)
 
 
+# Runs triggered from the UI or the REST API may have no logical date: every example must work both ways.
+RUN_KINDS = pytest.mark.parametrize(
+    "run_kind", [{}, {"logical_date": None}], ids=["with-logical-date", "without-logical-date"]
+)
+
+
 def test_every_example_dag_imports_without_errors() -> None:
     bag = _dagbag()
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == EXAMPLE_DAG_IDS
 
 
+@RUN_KINDS
 def test_association_cleanup_removes_exactly_the_stale_pairs(
-    airflow_db: Path, simulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    airflow_db: Path,
+    simulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    run_kind: dict[str, Any],
 ) -> None:
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
     _point_connection_at(sim, monkeypatch)
@@ -66,22 +77,30 @@ def test_association_cleanup_removes_exactly_the_stale_pairs(
     existing_stale = stale & before.keys()
     assert len(existing_stale) == len(stale) - 1  # the demo names one contact deleted in HubSpot
 
-    run = _run("hubspot_association_cleanup")
+    run = _run("hubspot_association_cleanup", **run_kind)
 
     assert str(run.state) == "success"
+    if run_kind:
+        assert run.logical_date is None
     after = _contact_company_edges(sim)
     assert after == {pair: labels for pair, labels in before.items() if pair not in existing_stale}
     reports = list(tmp_path.rglob("*.jsonl"))
     assert len(reports) == 1
     summary = json.loads(reports[0].read_text().splitlines()[-1])
     assert summary["kind"] == "summary"
-    assert summary["totals"]["done"] == len(existing_stale)
+    assert summary["totals"]["confirmed"] == len(existing_stale)
+    assert run.run_id.replace(":", "").replace("+", "") in reports[0].name
     assert summary["totals"]["failed"] == 1
     assert summary["failedSample"][0]["fromId"] == "1999"
 
 
+@RUN_KINDS
 def test_label_cleanup_removes_only_the_named_labels(
-    airflow_db: Path, simulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    airflow_db: Path,
+    simulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    run_kind: dict[str, Any],
 ) -> None:
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
     _point_connection_at(sim, monkeypatch)
@@ -94,7 +113,7 @@ def test_label_cleanup_removes_only_the_named_labels(
         removals[(row["from_id"], row["to_id"])] = {names[name] for name in row["labels"]}
     assert all(removals[pair] <= before[pair] for pair in removals)
 
-    run = _run("hubspot_label_cleanup")
+    run = _run("hubspot_label_cleanup", **run_kind)
 
     assert str(run.state) == "success"
     expected = {pair: labels - removals.get(pair, set()) for pair, labels in before.items()}
@@ -129,3 +148,47 @@ def test_fanout_archives_every_partition_through_mapped_tasks(
     after = _contact_company_edges(sim)
     assert after == {pair: labels for pair, labels in before.items() if pair not in set(stale)}
     assert sim.counters()["by_endpoint"]["batch_archive"] >= 3  # at least one request per partition
+
+
+@RUN_KINDS
+def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
+    airflow_db: Path,
+    simulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    run_kind: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The sample's one failing pair is 1 of 25 overall (4%), 1 of ~7 in its partition (14%): the
+    example judges the whole clean-up, so it succeeds; the partitions' summaries add up."""
+    sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
+    _point_connection_at(sim, monkeypatch)
+    monkeypatch.setenv("HUBSPOT_CLEANUP_PARTITION_DIR", str(tmp_path))
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "pools", "set", "hubspot_api", "4", "HubSpot API calls"],
+        check=True,
+        capture_output=True,
+    )
+    with (DATA / "stale_contact_company_pairs.csv").open() as handle:
+        stale = {(row["from_id"], row["to_id"]) for row in csv.DictReader(handle)}
+    before = _contact_company_edges(sim)
+
+    run = _run("hubspot_cleanup_fanout", **run_kind)
+
+    assert str(run.state) == "success"
+    after = _contact_company_edges(sim)
+    assert after == {pair: labels for pair, labels in before.items() if pair not in stale}
+    totals = _xcom(run, "judge_cleanup")
+    assert (totals["requested"], totals["confirmed"], totals["failed"]) == (len(stale), len(stale) - 1, 1)
+    finals = [r.getMessage() for r in caplog.records if "pairs (100.0%" in r.getMessage()]
+    assert len(finals) == 4, f"one final progress line per partition: {finals}"
+
+
+def _xcom(run: Any, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(XComModel).filter_by(run_id=run.run_id, task_id=task_id, key="return_value").one()
+        value = row.value
+    return json.loads(value) if isinstance(value, str) else value
