@@ -12,6 +12,7 @@ import json
 import math
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,20 +189,29 @@ class AsyncFakeClock:
 
 
 class LoopLagProbe:
-    """Records the largest gap between 10 ms sleeps on the running event loop: how long the loop
-    was blocked. Use as `async with LoopLagProbe() as probe: ...`, then read `probe.worst`."""
+    """Measures how long the running event loop was blocked: the gaps between its 10 ms sleeps.
+
+    `worst` is the largest gap past the tick, as a triggerer sees it. On a loaded machine a gap can
+    also be the OS running other processes, which no trigger can help; `worst_busy` counts only
+    the part of each gap this process spent on the CPU (a thread holding the GIL, or work on the
+    loop), which is what a trigger is answerable for. Use as `async with LoopLagProbe() as probe:`.
+    """
 
     def __init__(self, tick: float = 0.01) -> None:
         self.tick = tick
         self.worst = 0.0
+        self.worst_busy = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            before = loop.time()
+            before, cpu_before = loop.time(), time.process_time()
             await asyncio.sleep(self.tick)
-            self.worst = max(self.worst, loop.time() - before - self.tick)
+            gap = loop.time() - before - self.tick
+            busy = time.process_time() - cpu_before - self.tick
+            self.worst = max(self.worst, gap)
+            self.worst_busy = max(self.worst_busy, min(gap, busy))
 
     async def __aenter__(self) -> LoopLagProbe:
         self._task = asyncio.create_task(self._watch())

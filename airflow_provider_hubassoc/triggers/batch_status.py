@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 # A pass that starts at or after the deadline (the final check) still gets this long.
-FINAL_PASS_S = 5.0
+FINAL_PASS_S = 2.0
 
 
 class HubSpotBatchStatusTrigger(BaseTrigger):
@@ -117,6 +117,7 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
             report_path=self.report_path,
             sample=entries(self.pairs if self.report_path is None else self.fallback_pairs),
             checked=self.total_pairs,
+            scope="report" if self.report_path or self.scope == "report" else "sample",
         )
         if self.pairs is not None and self.total_pairs is not None:  # the sensor's first pass is done
             plan.pending = [pair for _, pair in plan.sample or []]

@@ -26,7 +26,7 @@ def hubassoc_sensor_deferrable() -> None:
         from_object_type="contacts",
         to_object_type="companies",
         inputs=pairs_from_conf(),
-        report_path="{{ dag_run.conf['report_dir'] }}/archive_{{ ts_nodash }}.jsonl",
+        report_path="{{ dag_run.conf['report_dir'] }}/archive_{{ run_id }}.jsonl",  # every run has a run_id
     )
 
     # `archive_task_id` also wires `archive` upstream of the sensor.

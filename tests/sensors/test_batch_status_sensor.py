@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -375,3 +376,27 @@ def test_missing_summary_fails_with_the_task_id(fake_reader: Any) -> None:
     sensor = make_sensor(fake_reader, summary=None, archive_task_id="archive")
     with pytest.raises(AirflowFailException, match="task 'archive' pushed no summary"):
         sensor.poke({"ti": TI()})  # type: ignore[typeddict-item]
+
+
+# -- poke interval ---------------------------------------------------------------------------------
+
+
+def test_poke_interval_defaults_to_a_minute() -> None:
+    assert HubSpotBatchStatusSensor(task_id="s", archive_task_id="a").poke_interval == 60
+
+
+def test_reschedule_mode_raises_a_short_poke_interval_to_the_minimum() -> None:
+    """Airflow 3.3 fails a reschedule-mode sensor that pokes again within about 5 s."""
+    with pytest.warns(UserWarning, match=r"poke_interval 2 s is raised to 10 s"):
+        sensor = HubSpotBatchStatusSensor(
+            task_id="s", archive_task_id="a", mode="reschedule", poke_interval=2
+        )
+    assert sensor.poke_interval == 10
+
+
+@pytest.mark.parametrize(("mode", "interval"), [("reschedule", 10), ("reschedule", 45), ("poke", 0.01)])
+def test_poke_intervals_that_are_safe_are_kept(mode: str, interval: float) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sensor = HubSpotBatchStatusSensor(task_id="s", archive_task_id="a", mode=mode, poke_interval=interval)
+    assert sensor.poke_interval == interval

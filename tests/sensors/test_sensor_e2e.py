@@ -52,4 +52,4 @@ def test_deferrable_sensor_waits_for_the_read_back_then_passes(
     assert result["scope"] == "report"  # the archive wrote a report: every done pair was read back
     assert result["verified"] == 6
     report = next(tmp_path.glob("*.jsonl"))
-    assert json.loads(report.read_text().splitlines()[-1])["totals"]["done"] == 6
+    assert json.loads(report.read_text().splitlines()[-1])["totals"]["confirmed"] == 6

@@ -262,7 +262,9 @@ def test_unreadable_report_falls_back_to_the_sample_as_the_sensor_does(
 
 
 def test_counts_include_pairs_the_sensor_already_read(fake_reader: Any) -> None:
-    events = run_all(make_trigger(fake_reader, AsyncFakeClock(), total_pairs=40, accepted_pairs=12))
+    trigger = make_trigger(fake_reader, AsyncFakeClock(), total_pairs=40, accepted_pairs=12, scope="report")
+    events = run_all(trigger)
+    assert events[0].payload["scope"] == "report"  # the pairs left of the sensor's report pass
     assert events[0].payload["checked"] == 40
     assert events[0].payload["accepted"] == 12
     assert "all 40 archived pairs are gone" in events[0].payload["message"]

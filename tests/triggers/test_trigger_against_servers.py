@@ -1,0 +1,116 @@
+"""The trigger against real HTTP servers: it never blocks the event loop, and it honours its deadline.
+
+The triggerer runs every trigger on one event loop and warns when that loop is blocked for 0.2 s
+or more; a trigger that parses replies on the loop stalls every other deferred task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
+from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
+from tests.support import LoopLagProbe, TrickleServer, write_report
+
+# Airflow's triggerer warns at 0.2 s ("Triggerer's async thread was blocked").
+BLOCKED_S = 0.2
+
+
+def connection_json(url: str, **extra: Any) -> str:
+    return json.dumps({"conn_type": "hubspot", "host": url, "password": DEFAULT_TOKEN, "extra": extra})
+
+
+def make_trigger(deadline: float, **kwargs: Any) -> HubSpotBatchStatusTrigger:
+    return HubSpotBatchStatusTrigger(
+        hubspot_conn_id="hubspot_readback",
+        from_object_type="contacts",
+        to_object_type="companies",
+        api_version="2026-03",
+        deadline=deadline,
+        poll_interval=1.0,
+        **kwargs,
+    )
+
+
+def warm_airflow() -> None:
+    """A running triggerer has Airflow's connection machinery loaded long before any trigger
+    starts; a test process has not, and loading it is not this trigger's doing."""
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    BaseHook.get_connection("hubspot_readback")
+
+
+def run_probed(trigger: HubSpotBatchStatusTrigger) -> tuple[list[TriggerEvent], float]:
+    """The trigger's events, and the longest time the event loop was blocked while it ran.
+
+    The heap built before the run (pytest, Airflow, the simulator's 10,000 edges) is frozen out of
+    the garbage collector: scanning it is a pause of this test process, not of the trigger.
+    """
+    warm_airflow()
+    gc.collect()
+    gc.freeze()
+    try:
+        events, probe = asyncio.run(_collect(trigger))
+    finally:
+        gc.unfreeze()
+    print(f"loop lag: worst {probe.worst:.3f} s, of it busy {probe.worst_busy:.3f} s")
+    return events, probe.worst_busy
+
+
+async def _collect(trigger: HubSpotBatchStatusTrigger) -> tuple[list[TriggerEvent], LoopLagProbe]:
+    async with LoopLagProbe() as probe:
+        events = [event async for event in trigger.run()]
+    return events, probe
+
+
+def test_reading_back_ten_thousand_pairs_never_blocks_the_event_loop(
+    simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = SimulatorState.generate(records=10_000, associations=10_000, seed=3)
+    sim = simulator_factory(None, state)
+    edges = sorted(state.edges("contacts", "companies"))
+    assert len(edges) == 10_000
+    report = tmp_path / "report.jsonl"
+    write_report(report, [(f, t, "accepted") for f, t in edges])
+    last = edges[-1]
+    for f, t in edges[:-1]:  # all gone but one, which goes after the first pass
+        state.archive_pair("contacts", f, "companies", t)
+    monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_READBACK", connection_json(sim.url))
+    trigger = make_trigger(time.time() + 60, report_path=str(report), scope="report")
+    trigger._sleep = lambda _: asyncio.to_thread(
+        state.archive_pair, "contacts", last[0], "companies", last[1]
+    )
+
+    events, worst = run_probed(trigger)
+
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert (events[0].payload["checked"], events[0].payload["accepted"]) == (10_000, 10_000)
+    first_pass = -(-len({f for f, _ in edges}) // 1000)  # one read per 1,000 from ids
+    assert sim.counters()["by_endpoint"]["batch_read"] == first_pass + 1  # then one re-read
+    assert worst < BLOCKED_S, f"the event loop was blocked for {worst:.3f} s"
+
+
+def test_a_trickled_reply_cannot_hold_the_event_past_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that answers 200 and then sends a byte every 0.5 s never trips a read timeout."""
+    with TrickleServer(interval=0.5) as server:
+        conn = connection_json(server.url, max_retries=0, read_timeout=1)
+        monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_READBACK", conn)
+        started = time.monotonic()
+        trigger = make_trigger(time.time() + 3.0, pairs=[{"fromId": "1", "toId": "2", "types": None}])
+
+        events, worst = run_probed(trigger)
+
+        took = time.monotonic() - started
+        assert server.requests == 1
+    assert [e.payload["status"] for e in events] == ["timeout"]
+    assert "did not finish within" in events[0].payload["message"]
+    assert took < 4.5, f"the timeout event came {took:.1f} s after the start (deadline 3 s)"
+    assert worst < BLOCKED_S
