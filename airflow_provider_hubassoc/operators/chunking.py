@@ -197,6 +197,7 @@ def _type_row(t: AssociationType) -> tuple[str, int]:
     return t.category.value, t.type_id
 
 
+@functools.lru_cache(maxsize=1024)  # every type in the store is one the labels endpoint lists
 def _stored_type(category: str, type_id: int) -> AssociationType:
     """A type read back from the store was validated on the way in: build it without re-validating."""
     return AssociationType.model_construct(category=AssociationCategory(category), type_id=type_id)

@@ -22,6 +22,7 @@ ids, and for label archive its labels) or a `(from_id, to_id[, labels])` list.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -80,6 +81,7 @@ def _is_spec_list(value: Any) -> bool:
     return not (len(value) == 2 and isinstance(value[0], str) and _looks_like_type_id(value[1]))
 
 
+@functools.lru_cache(maxsize=1024)  # a run names a few labels, each on many pairs
 def _text_spec(text: Any) -> LabelSpec:
     """`"USER_DEFINED:36"` is a type; any other text is a label name."""
     if not isinstance(text, str):
