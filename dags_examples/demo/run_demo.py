@@ -107,8 +107,13 @@ def _print_report(
     if summary:
         totals = summary["totals"]
         print(
-            f"  operator totals: requested {totals['requested']}, done {totals['done']}, "
-            f"failed {totals['failed']}, skipped {totals['skipped']}, duplicates {totals['duplicates']}"
+            f"  operator totals: requested {totals['requested']}, confirmed {totals['confirmed']}, "
+            f"accepted {totals['accepted']}, failed {totals['failed']}, skipped {totals['skipped']} "
+            f"(done earlier {totals['doneEarlier']}), duplicates {totals['duplicates']}"
+        )
+        print(
+            "    confirmed: HubSpot's reply (or a read-back) shows it done; accepted: answered 2xx "
+            "without per-pair detail (the sensor's read-back confirms those)"
         )
         print(
             f"  batches: {summary['batches']} ({summary['batchStatuses']}), "

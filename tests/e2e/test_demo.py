@@ -22,5 +22,5 @@ def test_demo_runs_the_cleanup_dag_and_reports_what_it_removed() -> None:
     assert removed is not None
     count, before, after = (int(g) for g in removed.groups())
     assert count == before - after == 24
-    assert "requested 25, done 24, failed 1, skipped 0" in out
+    assert "requested 25, confirmed 24, accepted 0, failed 1, skipped 0 (done earlier 0)" in out
     assert "failed: contact 1999 -> company 2001" in out
