@@ -168,12 +168,13 @@ def _matches(err: BatchErrorItem, pairs: Sequence[Pair]) -> list[int]:
     """Indexes of the pairs an error names; ids of unknown side match either side (errs to failed)."""
     froms, tos, anys = _ids(err)
     if froms or tos:
-        return [
-            i
-            for i, p in enumerate(pairs)
-            if (not froms or p.from_id in froms) and (not tos or p.to_id in tos)
-        ]
+        return [i for i, p in enumerate(pairs) if _named(p.from_id, froms) and _named(p.to_id, tos)]
     return [i for i, p in enumerate(pairs) if p.from_id in anys or p.to_id in anys]
+
+
+def _named(record_id: str, ids: set[str]) -> bool:
+    """An empty side names every record (the error named only the other side)."""
+    return not ids or record_id in ids
 
 
 def read_back_outcome(chunk: Chunk, still_present: set[Pair]) -> ChunkOutcome:
@@ -183,6 +184,15 @@ def read_back_outcome(chunk: Chunk, still_present: set[Pair]) -> ChunkOutcome:
         for pair in chunk.pairs
     ]
     return ChunkOutcome(chunk, verdicts, sent=False)
+
+
+def read_back_verdict(pair: Pair, still_present: set[Pair] | None) -> Verdict:
+    """An accepted pair after the end-of-run read-back (None: there was none, it stays accepted)."""
+    if still_present is None:
+        return Verdict("accepted", None, "sent and answered 2xx; not read back")
+    if pair in still_present:
+        return Verdict("failed", "STILL_PRESENT", "read back after the run: still present")
+    return Verdict("confirmed", None, "read back after the run: gone")
 
 
 def _absent_reason(pair: Pair) -> str:

@@ -20,9 +20,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_hubassoc.client.errors import HubSpotError
+from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.summary import OnError
 from airflow_provider_hubassoc.operators.chunking import Chunk
-from airflow_provider_hubassoc.operators.outcomes import ChunkOutcome, not_sent, request_failed
+from airflow_provider_hubassoc.operators.outcomes import (
+    ChunkOutcome,
+    not_sent,
+    read_back_verdict,
+    request_failed,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.client.api import HubSpotClient
@@ -397,11 +403,11 @@ class ArchiveRun:
             present = None
         self._write_accepted(present)
 
-    def _still_present_after_waiting(self) -> set[Any]:
+    def _still_present_after_waiting(self) -> set[Pair]:
         from airflow_provider_hubassoc.client.readback import find_still_present
 
         deadline = self.clock() + self.op.read_back_timeout
-        pending: Iterable[Any] = (pair for _, pair in self._accepted_pairs())
+        pending: Iterable[Pair] = (pair for _, pair in self._accepted_pairs())
         while True:
             present = find_still_present(self.client, self.from_type, self.to_type, pending).still_present
             left = deadline - self.clock()
@@ -410,31 +416,22 @@ class ArchiveRun:
             self.sleep(min(5.0, left))  # HubSpot's reads lag its writes by a few seconds
             pending = present
 
-    def _accepted_pairs(self) -> Iterator[tuple[int, Any]]:
+    def _accepted_pairs(self) -> Iterator[tuple[int, Pair]]:
         for chunk in self.store.chunks(self.op.batch_size):
             others = self.accepted_chunks.get(chunk.index)
             if others is not None:
                 yield from ((chunk.index, p) for i, p in enumerate(chunk.pairs) if i not in others)
 
-    def _write_accepted(self, still_present: set[Any] | None) -> None:
-        """The deferred pair lines: confirmed / failed after a read-back, else accepted."""
+    def _write_accepted(self, still_present: set[Pair] | None) -> None:
+        """The deferred pair lines: confirmed / failed after a read-back, else still accepted."""
         if not self.accepted_chunks:
             return
-        read = still_present is not None
         for index, pair in self._accepted_pairs():
-            status, category, message = "accepted", None, "not read back"
-            if still_present is not None and pair in still_present:
-                status, category, message = (
-                    "failed",
-                    "STILL_PRESENT",
-                    "read back after the run: still present",
-                )
-            elif read:
-                status, category, message = "confirmed", None, "read back after the run: gone"
-            if read:
-                self.builder.read_back(pair, status, category, message)  # type: ignore[arg-type]
+            verdict = read_back_verdict(pair, still_present)
+            if still_present is not None:
+                self.builder.read_back(pair, verdict.status, verdict.category, verdict.message)
             if self.report is not None:
-                self.report.pair(pair, status, index, category, message)  # type: ignore[arg-type]
+                self.report.pair(pair, verdict.status, index, verdict.category, verdict.message)
         self.accepted_chunks.clear()
 
     # -- the end --------------------------------------------------------------------------------
@@ -461,14 +458,18 @@ class ArchiveRun:
 
     def failure(self, value: dict[str, Any]) -> BaseException | None:
         """What the task must raise after this run, or None when it succeeded."""
-        from airflow_provider_hubassoc.models.summary import ArchiveSummary
-
         if self.interrupted is not None:
             return self.interrupted
         if self.report is not None and self.report.write_error is not None:
             return _airflow_error(str(self.report.write_error))
         if self.stopped_early and self.stop.error is not None:
             return self._error_failure(self.stop.error)
+        return self._policy_failure(value)
+
+    def _policy_failure(self, value: dict[str, Any]) -> BaseException | None:
+        """`on_error` judged on the totals (a run stopped early always fails)."""
+        from airflow_provider_hubassoc.models.summary import ArchiveSummary
+
         breach = ArchiveSummary.from_xcom(value).error_policy_breach()
         if self.stopped_early:
             return _airflow_error("; ".join(filter(None, [breach, self._told()])))
