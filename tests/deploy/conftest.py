@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_hubassoc.simulator.process import SimulatorProcess
 from tests.deploy.airflow_api import AirflowApi
+from tests.deploy.browser import AirflowUi, airflow_ui
 from tests.deploy.deployment import ADMIN_USER, Deployment
 from tests.deploy.scenario import Launch, launch_runs
 from tests.deploy.simulators import Simulators, start_simulators
@@ -85,3 +86,10 @@ def launch(
         yield launched
     finally:
         launched.watcher.stop()
+
+
+@pytest.fixture(scope="session")
+def ui(deployment: Deployment, deploy_root: Path) -> Iterator[AirflowUi]:
+    """A logged-in headless Chromium; screenshots under `<deploy_root>/browser`."""
+    with airflow_ui(deployment.url, ADMIN_USER, deployment.password, deploy_root / "browser") as session:
+        yield session

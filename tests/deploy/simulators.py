@@ -19,7 +19,10 @@ from airflow_provider_hubassoc.simulator.process import SimulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SEED = REPO / "dags_examples" / "data" / "demo_seed.json"
-VISIBILITY_DELAY_S = 25
+# Long enough for the trigger to read back all 10,000 pairs several times: under load the archive,
+# the sensor's first poke, the deferral and the triggerer's first connection look-up (it builds its
+# in-process execution API then, about 30 s here) take about a minute.
+VISIBILITY_DELAY_S = 90
 DELAYED_RATE_LIMIT = 1000  # per 10 s: archiving 10,000 pairs takes 100 requests
 DELAYED_PORTAL = ("3000", "14000", "5")  # records, associations, seed
 
