@@ -1,20 +1,28 @@
 # Two commands do all set-up from a fresh clone: `make demo` and `make test`.
-# The virtual environment is reused while pyproject.toml and constraints.txt are unchanged.
+# The virtual environment is reused while pyproject.toml and its lock are unchanged.
+# Each supported Airflow minor has its own lock (constraints/airflow-<minor>.txt, resolved from
+# constraints/airflow-<minor>.in) and, for `make test-matrix`, its own venv (.venv-af<minor>).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The lock `make test` uses: the newest supported Airflow.
+LOCK := constraints/airflow-3.3.txt
+AIRFLOW_MINORS := 2.11 3.0 3.1 3.2 3.3
+# Minors `make test-matrix` runs on; CI passes the ones `make test` has not covered already.
+MATRIX ?= $(AIRFLOW_MINORS)
+PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: install test demo lint bench bench-large lock clean
+.PHONY: install test demo lint bench bench-large lock clean test-matrix
 
 install: $(STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,lint]'
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[test,lint]'
 	touch $(STAMP)
 
 test: install
@@ -34,10 +42,43 @@ bench: install
 bench-large: install
 	$(BIN)/python bench/run_bench.py --sizes 10000 100000 1000000
 
-lock: install
-	{ echo "# Every version the tests ran with (pip freeze of a fresh .venv, Python 3.11, apache-airflow 3.3.2)."; \
-	  echo "# Regenerate with: make lock"; \
-	  $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt
+# One venv per supported minor, rebuilt only when its lock or pyproject.toml changes.
+.venv-af%/.installed: pyproject.toml constraints/airflow-%.txt
+	test -x .venv-af$*/bin/python || $(PYTHON) -m venv .venv-af$*
+	.venv-af$*/bin/python -m pip install $(PIP_QUIET) -c constraints/airflow-$*.txt -e '.[test,lint]'
+	touch $@
+
+# The whole suite on each minor; every minor runs even when one fails, and the failures are listed.
+test-matrix: $(foreach m,$(MATRIX),.venv-af$(m)/.installed)
+	@failed=""; for m in $(MATRIX); do \
+	  echo "=== Airflow $$m: $$(.venv-af$$m/bin/python -c 'import airflow; print(airflow.__version__)')"; \
+	  .venv-af$$m/bin/python -m pytest -p no:cacheprovider || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-matrix failed on Airflow:$$failed"; exit 1; fi; \
+	echo "test-matrix passed on Airflow: $(MATRIX)"
+
+# Re-resolve every lock from scratch: a fresh .venv-af<minor> gets constraints/airflow-<minor>.in
+# plus '-e .[test,lint]', and its pip freeze becomes constraints/airflow-<minor>.txt.
+lock: $(foreach m,$(AIRFLOW_MINORS),lock-$(m))
+
+lock-%:
+	rm -rf .venv-af$*
+	$(PYTHON) -m venv .venv-af$*
+	.venv-af$*/bin/python -m pip install $(PIP_QUIET) -r constraints/airflow-$*.in -e '.[test,lint]'
+	{ echo "# Every version the Airflow $* tests run with: pip freeze of a fresh venv,"; \
+	  echo "# Python $$(.venv-af$*/bin/python -c 'import platform; print(platform.python_version())'), resolved from constraints/airflow-$*.in. Regenerate with: make lock"; \
+	  .venv-af$*/bin/python -m pip freeze --exclude-editable; } > constraints/airflow-$*.txt
+	touch .venv-af$*/.installed
+
+# The real-deployment test (issue 14, tests/deploy): api-server, scheduler, dag-processor and
+# triggerer as separate processes, two simulators, the connection form in headless Chromium.
+# Installs Debian's chromium and chromium-driver when missing (CI runs as root).
+.PHONY: e2e
+e2e: install
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[e2e]'
+	$(BIN)/python -m pytest -m e2e_deploy tests/deploy -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info .demo
+	rm -rf $(VENV) .venv-af* .pytest_cache .mypy_cache .ruff_cache *.egg-info .demo
