@@ -82,10 +82,8 @@ def _is_spec_list(value: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=1024)  # a run names a few labels, each on many pairs
-def _text_spec(text: Any) -> LabelSpec:
+def _text_spec(text: str) -> LabelSpec:
     """`"USER_DEFINED:36"` is a type; any other text is a label name."""
-    if not isinstance(text, str):
-        raise InputValidationError(f"label {short_repr(text)} is not usable: expected text")
     head, sep, tail = text.strip().partition(":")
     if sep and head.strip().upper() in AssociationCategory.__members__:
         return AssociationType.model_validate({"category": head, "typeId": tail.strip()})
@@ -94,12 +92,18 @@ def _text_spec(text: Any) -> LabelSpec:
     return LabelName(text.strip())
 
 
+def _label_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InputValidationError(f"label {short_repr(value)} is not usable: expected text")
+    return value
+
+
 def _label_spec(spec: Any) -> LabelSpec:
     """One label: a name, `"CATEGORY:id"`, `(category, type id)`, or a mapping in either spelling."""
     if isinstance(spec, str):
         return _text_spec(spec)
     if isinstance(spec, Mapping) and "label" in spec and not set(spec) & _TYPE_ID_KEYS:
-        return _text_spec(spec["label"])
+        return _text_spec(_label_text(spec["label"]))
     if isinstance(spec, Mapping):
         return AssociationType.model_validate(spec)
     if isinstance(spec, (list, tuple)) and len(spec) == 2:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
 from airflow_provider_hubassoc.models.identifiers import InputValidationError
@@ -112,6 +114,8 @@ def test_labels_in_batch_archive_are_refused() -> None:
 
 def test_label_archive_needs_types_and_valid_category() -> None:
     assert "names no label" in refusal([(1, 2)], labels=True)
+    assert "label ['x'] is not usable" in refusal([(1, 2, [{"label": ["x"]}])], labels=True)
+    assert "label {'x': 1} is not usable" in refusal([(1, 2, [{"label": {"x": 1}}])], labels=True)
     assert "category 'NOPE'" in refusal([(1, 2, ("NOPE", 3))], labels=True)
     assert "type id 0" in refusal([(1, 2, ("USER_DEFINED", 0))], labels=True)
 
@@ -396,3 +400,44 @@ def test_unknown_or_ambiguous_label_names_are_refused(label: str, needle: str) -
     assert message.startswith("inputs[1]: ")
     assert needle in message
     assert "USER_DEFINED:37" in message  # the labels that exist are listed
+
+
+# -- anything else ----------------------------------------------------------------------------------
+
+JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.sampled_from(["USER_DEFINED:36", "Decision maker", "HUBSPOT_DEFINED:279", "36", "user_defined"]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["from_id", "to", "toId", "types", "label", "category", "typeId", "id", "x"]),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(item=JSONISH, labels=st.booleans())
+def test_any_value_is_a_pair_or_an_input_error(item: Any, labels: bool) -> None:
+    """Whatever a user or an upstream task hands over, the outcome is pairs or a bounded refusal
+    naming the input: never a TypeError, a KeyError or a pydantic error."""
+    first = (1, 2, "USER_DEFINED:36") if labels else (1, 2)
+    message = refusal_or_none([first, item], labels=labels)
+    if message is not None:
+        assert message.startswith("inputs[1]: "), message
+        assert len(message) <= MAX_MESSAGE
+
+
+def refusal_or_none(inputs: object, labels: bool) -> str | None:
+    try:
+        pairs(inputs, labels=labels)
+    except InputValidationError as err:
+        return str(err)
+    return None
