@@ -29,6 +29,23 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "hubspot_default", 
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
 
 
+def record_masking(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record what reaches Airflow's masker: through common-compat (the hook) and where each
+    Airflow version's Connection calls it (3.x: airflow.sdk.log; 2.11: airflow.models.connection)."""
+    masked: list[object] = []
+
+    def record(value: object, name: str | None = None) -> None:
+        masked.append(value)
+
+    monkeypatch.setattr("airflow.providers.common.compat.sdk.mask_secret", record, raising=False)
+    for target in ("airflow.sdk.log.mask_secret", "airflow.models.connection.mask_secret"):
+        try:
+            monkeypatch.setattr(target, record)
+        except (ImportError, AttributeError):
+            continue
+    return masked
+
+
 def _provider(client: HubSpotClient) -> Any:
     return client._tokens
 
@@ -201,8 +218,7 @@ def test_plain_http_to_a_remote_host_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_oauth_connection(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
-    masked: list[str] = []
-    monkeypatch.setattr("airflow.sdk.log.mask_secret", masked.append)
+    masked = record_masking(monkeypatch)
     set_conn(
         monkeypatch,
         host="https://api.hubapi.com",
@@ -439,14 +455,15 @@ def test_only_real_secrets_go_to_the_masker(monkeypatch: pytest.MonkeyPatch) -> 
     extra = {"api_version": "v4", "rate_limit_tier": "free", "max_retries": 2}
     conn = Connection(conn_id="hubspot_default", conn_type="hubspot", password=TOKEN, extra=json.dumps(extra))
     monkeypatch.setattr(HubSpotHook, "get_connection", classmethod(lambda cls, conn_id: conn))
-    masked: list[object] = []
-    monkeypatch.setattr("airflow.sdk.log.mask_secret", lambda value, name=None: masked.append(value))
+    masked = record_masking(monkeypatch)
     HubSpotHook().get_conn()
     assert masked == []
 
 
 def test_connection_extra_that_is_not_an_object_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = {"conn_type": "hubspot", "password": TOKEN, "extra": "[1]"}
-    monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", json.dumps(conn))
+    from airflow.providers.common.compat.sdk import Connection
+
+    conn = Connection(conn_id="hubspot_default", conn_type="hubspot", password=TOKEN, extra="[1]")
+    monkeypatch.setattr(HubSpotHook, "get_connection", classmethod(lambda cls, conn_id: conn))
     with pytest.raises(HubSpotConfigError, match="extra must be a JSON object"):
         HubSpotHook().get_conn()
