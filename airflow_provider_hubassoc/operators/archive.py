@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from airflow_provider_hubassoc.models.summary import Operation
 from airflow_provider_hubassoc.operators.base import BaseHubSpotArchiveOperator
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.responses import BatchResult
+    from airflow_provider_hubassoc.models.summary import Operation
     from airflow_provider_hubassoc.operators.chunking import Chunk
 
 

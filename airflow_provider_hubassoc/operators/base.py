@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
-from airflow_provider_hubassoc.models.summary import OnError, Operation
-
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.responses import BatchResult
+    from airflow_provider_hubassoc.models.summary import OnError, Operation
     from airflow_provider_hubassoc.operators.chunking import Chunk, PairStore
     from airflow_provider_hubassoc.operators.labels import LabelCatalog
     from airflow_provider_hubassoc.operators.report import ReportFile
