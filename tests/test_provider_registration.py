@@ -31,6 +31,12 @@ def test_providers_manager_knows_the_package_and_connection_type() -> None:
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_hubassoc.hooks.hubspot.HubSpotHook"
     assert hook_info.connection_id_attribute_name == "hubspot_conn_id"
+
+
+def test_providers_manager_draws_the_connection_form() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
     if not manager.field_behaviours:
         from airflow import __version__ as airflow_version
 

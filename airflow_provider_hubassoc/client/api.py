@@ -401,7 +401,8 @@ class HubSpotClient:
                 self._attempt, method, self.base_url + path, body, parse, lambda: deadline - policy.clock()
             )
         except HubSpotError as error:
-            log.warning("HubSpot %s %s failed for good: %s", method, path, type(error).__name__)
+            if error.retryable:  # the others are answers, not outages: the caller reports them
+                log.warning("HubSpot %s %s gave up: %s", method, path, type(error).__name__)
             raise
         return result
 

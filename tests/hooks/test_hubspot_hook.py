@@ -70,14 +70,20 @@ def test_token_connection_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client.max_batch_size == hook.settings.max_batch_size == 100
     assert client.governor.limit == 100  # free tier
     assert client.governor.interval_s == 10.0
-    assert (hook.settings.connect_timeout, hook.settings.read_timeout) == (10.0, 60.0)
-    assert client._attempt_timeout == 70.0  # a whole attempt, reply included
-    assert client._retry.max_attempts == 6
-    assert client._retry.total_timeout_s == 300.0
     provider = _provider(client)
     assert isinstance(provider, StaticTokenProvider)
     assert provider.get_token() == TOKEN
     assert hook.get_conn() is client  # cached
+
+
+def test_timeout_and_retry_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password=TOKEN)
+    hook = HubSpotHook()
+    client = hook.get_conn()
+    assert (hook.settings.connect_timeout, hook.settings.read_timeout) == (10.0, 60.0)
+    assert client._attempt_timeout == 70.0  # a whole attempt, reply included
+    assert client._retry.max_attempts == 6
+    assert client._retry.total_timeout_s == 300.0
 
 
 def test_every_extra_is_mapped(monkeypatch: pytest.MonkeyPatch) -> None:
