@@ -44,3 +44,14 @@ def test_packages_have_no_lazy_exports() -> None:
         assert not hasattr(package, "__all__")
     assert not hasattr(client, "HubSpotClient")
     assert importlib.util.find_spec("airflow_provider_hubassoc.lazy_exports") is None
+
+
+def test_the_client_is_airflow_free() -> None:
+    """The triggerer, the benchmarks and the simulator tests use the client without Airflow."""
+    code = (
+        "import json, sys\n"
+        "import airflow_provider_hubassoc.client.api, airflow_provider_hubassoc.client.readback\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
