@@ -114,3 +114,35 @@ def test_a_trickled_reply_cannot_hold_the_event_past_the_deadline(monkeypatch: p
     assert "did not finish within" in events[0].payload["message"]
     assert took < 4.5, f"the timeout event came {took:.1f} s after the start (deadline 3 s)"
     assert worst < BLOCKED_S
+
+
+def test_the_exact_label_is_read_back_from_the_simulator(simulator_factory: Any) -> None:
+    """Through the real client and batch read: a label archive is verified only when that very
+    label (category and type id) is gone, whatever else happened to the pair."""
+    from airflow_provider_hubassoc.client.readback import ReadbackPlan
+    from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
+    from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
+
+    state = SimulatorState()
+    state.add_records("contacts", ["1", "2"])
+    state.add_records("companies", ["10", "20"])
+    state.define_label("contacts", "companies", "USER_DEFINED", 36, "Billing contact")
+    for from_id, to_id in (("1", "10"), ("2", "20")):
+        state.add_association(
+            "contacts", from_id, "companies", to_id, [("HUBSPOT_DEFINED", 279), ("USER_DEFINED", 36)]
+        )
+    sim = simulator_factory(None, state)
+
+    def label(category: str, type_id: int) -> AssociationType:
+        return AssociationType(category=AssociationCategory(category), type_id=type_id)
+
+    asked = [
+        Pair("1", "10", (label("HUBSPOT_DEFINED", 36),)),  # not on the pair: nothing to wait for
+        Pair("2", "20", (label("HUBSPOT_DEFINED", 1), label("USER_DEFINED", 36))),  # 36 is still on it
+    ]
+    plan = ReadbackPlan("contacts", "companies", sample=[("accepted", p) for p in asked])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_HUBSPOT_READBACK", connection_json(sim.url))
+        client = HubSpotHook("hubspot_readback").get_conn()
+        result = plan.read_back(client)
+    assert [(p.from_id, p.to_id) for p in result.still_present] == [("2", "20")]
