@@ -416,12 +416,12 @@ class HubSpotClient:
     ) -> _T:
         """One attempt: at most one OAuth token refresh when HubSpot refuses the token."""
         token = self._tokens.get_token()
-        reply = self._exchange(method, url, body, token, time_left())
+        reply = self._exchange(method, url, body, token, time_left)
         if reply.status == 401 and self._tokens.is_oauth:
             log.info("HubSpot refused the OAuth access token; refreshing it once")
             self._tokens.invalidate(token)
             token = self._tokens.get_token()
-            reply = self._exchange(method, url, body, token, time_left())
+            reply = self._exchange(method, url, body, token, time_left)
         if not 200 <= reply.status < 300:
             raise error_from_reply(reply, token)
         data = _decode(reply, token)
@@ -433,9 +433,13 @@ class HubSpotClient:
                 f"{method} got a {reply.status} reply of an unexpected shape: {shape}", status=reply.status
             ) from None
 
-    def _exchange(self, method: str, url: str, body: dict[str, Any] | None, token: str, left: float) -> Reply:
-        deadline = time.monotonic() + min(self._attempt_timeout, max(left, 0.0))
+    def _exchange(
+        self, method: str, url: str, body: dict[str, Any] | None, token: str, time_left: Callable[[], float]
+    ) -> Reply:
         with self._governor.slot():
+            # The attempt's clock starts once the governor lets it go: waiting for a slot is
+            # not HubSpot being slow (it still counts against the call's total time).
+            deadline = time.monotonic() + min(self._attempt_timeout, max(time_left(), 0.0))
             reply = exchange(
                 self._session,
                 method,

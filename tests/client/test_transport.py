@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from airflow_provider_hubassoc.client.api import HubSpotClient
 from airflow_provider_hubassoc.client.auth import StaticTokenProvider
 from airflow_provider_hubassoc.client.errors import HubSpotTransportError
 from airflow_provider_hubassoc.client.retry import RetryPolicy
-from tests.support import pairs
+from tests.support import ARCHIVE_URL, CLIENT_BASE, pairs
 
 
 class TrickleServer:
@@ -103,3 +104,18 @@ def test_the_total_retry_time_also_bounds_an_attempt(trickle: TrickleServer) -> 
     ):
         client.archive_associations("contacts", "companies", pairs())
     assert time.monotonic() - started < 1.0 + 1.5
+
+
+def test_waiting_for_the_governor_does_not_use_up_the_attempt(requests_mock: Any) -> None:
+    """The attempt's deadline starts when the governor lets the request go, not before."""
+    requests_mock.post(ARCHIVE_URL, status_code=204)
+    client = HubSpotClient(
+        CLIENT_BASE,
+        token_provider=StaticTokenProvider("pat-na1-governed-test"),
+        retry=RetryPolicy(max_attempts=1),
+        connect_timeout=0.05,
+        read_timeout=0.05,
+    )
+    client.governor.pause(0.3)  # longer than the whole 0.1 s attempt
+    with client:
+        assert client.archive_associations("contacts", "companies", pairs()).http_status == 204
