@@ -5,6 +5,7 @@ Airflow reads its environment at import, so this module sets it before anything 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -27,6 +28,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+if importlib.metadata.version("apache-airflow").startswith("2."):
+    # Airflow 3's metric units, so that Airflow 2.11 does not warn about the old ones in every process.
+    os.environ["AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY"] = "True"
 # The dags folder that dag.test() walks holds the example DAGs and the test-only DAGs
 # (symlinks: DAG files find their data through Path(__file__).resolve()).
 for folder in (EXAMPLE_DAGS, TEST_DAGS):
