@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
+from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.report import (
     ACCEPTED,
     DONE_EARLIER,
@@ -31,8 +32,7 @@ from airflow_provider_hubassoc.models.report import (
     pair_line,
 )
 
-if TYPE_CHECKING:  # annotations only: a DAG file importing the sensor skips these models
-    from airflow_provider_hubassoc.models.associations import Pair
+if TYPE_CHECKING:
     from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationReadResult
 
 # Report statuses a read-back verifies: what this run sent, and what an earlier attempt of it did.
@@ -42,7 +42,7 @@ STILL_PRESENT_SAMPLE_SIZE = 20
 
 Scope = Literal["report", "sample", "none"]
 # (report status, pair): the status says whether the read-back turns an `accepted` pair confirmed.
-Entry = tuple[str, "Pair"]
+Entry = tuple[str, Pair]
 LabelIndex = dict[str, set[tuple[str, int]]]
 
 
@@ -194,7 +194,7 @@ class ReadbackPlan:
                 if self.sample is None:
                     raise
                 self.fallback_reason = f"{err}; reading back the summary's sample instead"
-                self.scope = "sample"
+                self.scope, self.checked = "sample", None  # counts of the report do not apply
         return self._read_entries(reader, self.sample or [])
 
     def _read_entries(self, reader: AssociationReader, entries: Iterable[Entry]) -> ReadbackResult:

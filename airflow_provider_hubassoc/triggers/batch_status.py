@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
-    from airflow_provider_hubassoc.client.readback import ReadbackPlan, ReadbackResult
+    from airflow_provider_hubassoc.client.readback import AssociationReader, ReadbackPlan, ReadbackResult
     from airflow_provider_hubassoc.models.associations import Pair
 
 _T = TypeVar("_T")
@@ -78,7 +78,7 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
         # Seams for tests (a fake clock, a fake reader); never serialized.
         self._now: Callable[[], float] = time.time
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self._reader: Any = None
+        self._reader: AssociationReader | None = None
         self._plan: ReadbackPlan | None = None
         self._fallback_logged = False
         self._executor: ThreadPoolExecutor | None = None

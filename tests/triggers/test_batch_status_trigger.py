@@ -253,11 +253,13 @@ def test_unreadable_report_falls_back_to_the_sample_as_the_sensor_does(
         report_path=str(tmp_path / "nope.jsonl"),
         fallback_pairs=sample,
         scope="report",
+        total_pairs=10_000,  # the sensor's count of the report: not what the sample covers
+        accepted_pairs=4_000,
     )
     events = run_all(trigger)
     assert [e.payload["status"] for e in events] == ["success"]
     assert events[0].payload["scope"] == "sample"
-    assert events[0].payload["accepted"] == 1
+    assert (events[0].payload["checked"], events[0].payload["accepted"]) == (1, 1)
     assert fake_reader.calls == [["1"]]
 
 
