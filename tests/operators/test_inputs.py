@@ -180,6 +180,15 @@ def test_chunks_cut_the_pairs_in_order_with_a_stable_digest() -> None:
     assert len({c.digest for c in chunks}) == len(chunks)
 
 
+def test_the_store_is_a_temporary_file_removed_on_close_even_after_a_refusal() -> None:
+    with PairStore() as store:
+        path = Path(store.path)
+        with pytest.raises(InputValidationError):
+            load_pairs([(1, 2, "Nobody")], store, labels=label_catalog)
+        assert path.exists()
+    assert not path.exists()
+
+
 # -- files ------------------------------------------------------------------------------------------
 
 
