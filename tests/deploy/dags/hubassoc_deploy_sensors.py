@@ -45,12 +45,14 @@ def hubassoc_deploy_sensor_deferrable() -> None:
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, tags=["test"])
 def hubassoc_deploy_sensor_reschedule() -> None:
     archive_task()
-    # No poke_interval: the provider's default must be long enough to avoid Airflow 3.3's race
-    # between a rescheduled sensor and its lingering task supervisor (issue 14, defect 4).
+    # A careless 1 s poke interval: unless the sensor raises it to its reschedule minimum, the
+    # rescheduled try starts while the last one's supervisor still lingers, and Airflow 3.3 fails
+    # the task ("state attribute is queued", issue 14 defect 4; seen here with 1 s, not with 5 s).
     HubSpotBatchStatusSensor(
         task_id="confirm_removed",
         archive_task_id="archive",
         mode="reschedule",
+        poke_interval=1,
         timeout=240,
     )
 
