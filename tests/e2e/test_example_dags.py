@@ -94,13 +94,11 @@ def test_association_cleanup_removes_exactly_the_stale_pairs(
     assert summary["failedSample"][0]["fromId"] == "1999"
 
 
-@RUN_KINDS
 def test_label_cleanup_removes_only_the_named_labels(
     airflow_db: Path,
     simulator_factory: Any,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    run_kind: dict[str, Any],
 ) -> None:
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
     _point_connection_at(sim, monkeypatch)
@@ -113,7 +111,7 @@ def test_label_cleanup_removes_only_the_named_labels(
         removals[(row["from_id"], row["to_id"])] = {names[name] for name in row["labels"]}
     assert all(removals[pair] <= before[pair] for pair in removals)
 
-    run = _run("hubspot_label_cleanup", **run_kind)
+    run = _run("hubspot_label_cleanup", logical_date=None)  # a run from the UI or REST
 
     assert str(run.state) == "success"
     expected = {pair: labels - removals.get(pair, set()) for pair, labels in before.items()}
@@ -122,41 +120,11 @@ def test_label_cleanup_removes_only_the_named_labels(
     assert set(_contact_company_edges(sim)) == set(before)
 
 
-def test_fanout_archives_every_partition_through_mapped_tasks(
-    airflow_db: Path, simulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    state = SimulatorState.generate(records=400, associations=1500, seed=7)
-    sim = simulator_factory(state=state)
-    _point_connection_at(sim, monkeypatch)
-    monkeypatch.setenv("HUBSPOT_CLEANUP_PARTITION_DIR", str(tmp_path))
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "pools", "set", "hubspot_api", "4", "HubSpot API calls"],
-        check=True,
-        capture_output=True,
-    )
-    before = _contact_company_edges(sim)
-    stale = sorted(before)[::3]
-    pairs_file = tmp_path / "stale.csv"
-    with pairs_file.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["from_id", "to_id"])
-        writer.writerows(stale)
-
-    run = _run("hubspot_cleanup_fanout", run_conf={"pairs_file": str(pairs_file), "partitions": 3})
-
-    assert str(run.state) == "success"
-    after = _contact_company_edges(sim)
-    assert after == {pair: labels for pair, labels in before.items() if pair not in set(stale)}
-    assert sim.counters()["by_endpoint"]["batch_archive"] >= 3  # at least one request per partition
-
-
-@RUN_KINDS
 def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
     airflow_db: Path,
     simulator_factory: Any,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    run_kind: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The sample's one failing pair is 1 of 25 overall (4%), 1 of ~7 in its partition (14%): the
@@ -173,7 +141,7 @@ def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
         stale = {(row["from_id"], row["to_id"]) for row in csv.DictReader(handle)}
     before = _contact_company_edges(sim)
 
-    run = _run("hubspot_cleanup_fanout", **run_kind)
+    run = _run("hubspot_cleanup_fanout", logical_date=None)
 
     assert str(run.state) == "success"
     after = _contact_company_edges(sim)
@@ -182,6 +150,7 @@ def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
     assert (totals["requested"], totals["confirmed"], totals["failed"]) == (len(stale), len(stale) - 1, 1)
     finals = [r.getMessage() for r in caplog.records if "pairs (100.0%" in r.getMessage()]
     assert len(finals) == 4, f"one final progress line per partition: {finals}"
+    assert sim.counters()["by_endpoint"]["batch_archive"] >= 4  # at least one request per partition
 
 
 def _xcom(run: Any, task_id: str) -> Any:
