@@ -74,11 +74,14 @@ lock-%:
 # triggerer as separate processes, two simulators, the connection form in headless Chromium.
 # Installs Debian's chromium and chromium-driver when missing (CI runs as root).
 .PHONY: e2e
-e2e: install
+e2e: $(VENV)/.e2e-installed
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[e2e]'
 	$(BIN)/python -m pytest -m e2e_deploy tests/deploy -p no:cacheprovider
+
+$(VENV)/.e2e-installed: $(STAMP)
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[e2e]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) .venv-af* .pytest_cache .mypy_cache .ruff_cache *.egg-info .demo
