@@ -136,11 +136,16 @@ def _header(location: str) -> dict[str, Any] | None:
 
 
 def _done_digests(location: str) -> set[str]:
-    return {
-        str(o["digest"])
-        for o in iter_lines(location)
-        if o.get("kind") == KIND_CHUNK and o.get("status") == "done" and o.get("digest")
-    }
+    """Chunks whose last line says `done` (a later line, e.g. a failed read-back, revokes it)."""
+    done: set[str] = set()
+    for line in iter_lines(location):
+        if line.get("kind") == KIND_CHUNK and line.get("digest"):
+            digest = str(line["digest"])
+            if line.get("status") == "done":
+                done.add(digest)
+            else:
+                done.discard(digest)
+    return done
 
 
 SAME_WORK = ("operation", "fromObjectType", "toObjectType")

@@ -416,22 +416,31 @@ class ArchiveRun:
             self.sleep(min(5.0, left))  # HubSpot's reads lag its writes by a few seconds
             pending = present
 
-    def _accepted_pairs(self) -> Iterator[tuple[int, Pair]]:
+    def _accepted_pairs(self) -> Iterator[tuple[Chunk, Pair]]:
         for chunk in self.store.chunks(self.op.batch_size):
             others = self.accepted_chunks.get(chunk.index)
             if others is not None:
-                yield from ((chunk.index, p) for i, p in enumerate(chunk.pairs) if i not in others)
+                yield from ((chunk, p) for i, p in enumerate(chunk.pairs) if i not in others)
 
     def _write_accepted(self, still_present: set[Pair] | None) -> None:
-        """The deferred pair lines: confirmed / failed after a read-back, else still accepted."""
+        """The deferred pair lines: confirmed / failed after a read-back, else still accepted.
+
+        A chunk with a pair still present is no longer a checkpoint: a retry sends it again.
+        """
         if not self.accepted_chunks:
             return
-        for index, pair in self._accepted_pairs():
+        revoked: dict[int, str] = {}
+        for chunk, pair in self._accepted_pairs():
             verdict = read_back_verdict(pair, still_present)
             if still_present is not None:
                 self.builder.read_back(pair, verdict.status, verdict.category, verdict.message)
+            if verdict.status == "failed":
+                revoked[chunk.index] = chunk.digest
             if self.report is not None:
-                self.report.pair(pair, verdict.status, index, verdict.category, verdict.message)
+                self.report.pair(pair, verdict.status, chunk.index, verdict.category, verdict.message)
+        if self.report is not None:
+            for index, digest in revoked.items():
+                self.report.chunk({"chunk": index, "digest": digest, "status": "failed", "readBack": True})
         self.accepted_chunks.clear()
 
     # -- the end --------------------------------------------------------------------------------

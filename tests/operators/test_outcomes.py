@@ -118,6 +118,16 @@ def test_v4_run_against_a_silent_drop_never_claims_done(make_sim: MakeSim, tmp_p
     }
     assert all(p["status"] == "confirmed" for p in value["verifySample"])
 
+    # The chunk with a pair still present is no checkpoint: a retry of the run sends it again.
+    sim.configure(silent_drops=frozenset())
+    sim.reset_counters()
+    value = batch_op(
+        pairs + [(3, 104)], api_version="v4", report_path=str(report), read_back=True, read_back_timeout=0
+    ).execute(task_context("run-2"))
+    assert (value["totals"]["confirmed"], value["totals"]["doneEarlier"]) == (4, 0)
+    assert sim.counters()["by_endpoint"]["batch_archive"] == 1
+    assert not sim.state.has_association(FT, "1", TT, "101")
+
 
 def test_read_back_failure_on_error_fail_fails_the_task(make_sim: MakeSim) -> None:
     from airflow.providers.common.compat.sdk import AirflowException
