@@ -122,7 +122,7 @@ def test_v4_run_against_a_silent_drop_never_claims_done(make_sim: MakeSim, tmp_p
     sim.configure(silent_drops=frozenset())
     sim.reset_counters()
     value = batch_op(
-        pairs + [(3, 104)], api_version="v4", report_path=str(report), read_back=True, read_back_timeout=0
+        [*pairs, (3, 104)], api_version="v4", report_path=str(report), read_back=True, read_back_timeout=0
     ).execute(task_context("run-2"))
     assert (value["totals"]["confirmed"], value["totals"]["doneEarlier"]) == (4, 0)
     assert sim.counters()["by_endpoint"]["batch_archive"] == 1
