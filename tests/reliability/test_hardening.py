@@ -208,7 +208,7 @@ def test_sigint_mid_run_records_in_flight_chunks_and_writes_the_summary(
 
 
 def test_execution_timeout_mid_run_writes_the_summary(rel_sim: MakeSim, tmp_path: Path) -> None:
-    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow.sdk.exceptions import AirflowTaskTimeout  # what the task runner's timeout raises
     from airflow.sdk.execution_time.timeout import timeout
 
     rel_sim(faults=FaultPlan(latency_ms=400))
@@ -259,19 +259,22 @@ def test_threshold_that_can_no_longer_be_met_stops_early(
 # -- unusable report paths --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("where", ["proc", "file_as_folder"])
+@pytest.mark.parametrize("where", ["proc", "proc_folder", "file_as_folder", "a_folder"])
 def test_an_unwritable_report_path_fails_before_any_request_naming_it(
     rel_sim: MakeSim, tmp_path: Path, where: str
 ) -> None:
     sim = rel_sim()
-    if where == "proc":
-        report = Path("/proc/x/report.jsonl")
-    else:
-        (tmp_path / "a_file").write_text("")
-        report = tmp_path / "a_file" / "report.jsonl"
+    (tmp_path / "a_file").write_text("")
+    report = {
+        "proc": "/proc/x/report.jsonl",
+        "proc_folder": "/proc/x/",
+        "file_as_folder": str(tmp_path / "a_file" / "report.jsonl"),
+        "a_folder": str(tmp_path),
+    }[where]
+    op = batch_op([list(p) for p in PAIRS], batch_size=BATCH, report_path=report)
     with pytest.raises(AirflowFailException, match="is not writable") as info:
-        op_for(report).execute(task_context())  # type: ignore[arg-type]
-    assert str(report) in str(info.value)
+        op.execute(task_context())  # type: ignore[arg-type]
+    assert report in str(info.value)
     assert len(str(info.value)) <= 2000
     assert sim.counters()["requests"] == 0
 
