@@ -29,7 +29,9 @@ class RunRecord:
         return set(self.seen.get((task_id, map_index), set()))
 
     def final_states(self) -> dict[TaskKey, str | None]:
-        return {key: ti["state"] for key, ti in self.tasks.items()}
+        """Each task instance's last state; a mapped task's unexpanded placeholder (-1) left out."""
+        mapped = {task_id for task_id, map_index in self.tasks if map_index >= 0}
+        return {key: ti["state"] for key, ti in self.tasks.items() if not (key[1] == -1 and key[0] in mapped)}
 
 
 class RunWatcher:

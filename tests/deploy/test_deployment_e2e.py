@@ -25,9 +25,10 @@ from tests.deploy.run_watch import RunRecord, wait_all
 from tests.deploy.scenario import DEFERRABLE_DAG, POOL, RESCHEDULE_DAG, Launch
 from tests.deploy.simulators import Simulators, expected_state
 
-pytestmark = pytest.mark.e2e_deploy
+# The first test also waits for the deployment to start (about a minute on 2 busy cores).
+pytestmark = [pytest.mark.e2e_deploy, pytest.mark.timeout(420)]
 
-RUN_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 240  # per wait; the runs were all triggered at once and take about 3 minutes
 BAD_TOKEN = "pat-na1-deploy-test-bad-token-0000"
 BLOCKED_LOOP = "Triggerer's async thread was blocked"
 SHORT_SECRET_WARNING = "Skipping masking for a secret"
@@ -130,7 +131,7 @@ def test_fanout_runs_through_the_pool_and_passes_on_its_own_data(
     records = finished(launch, "hubspot_cleanup_fanout")
     assert_all_succeeded(records, deployment)
     for run, record in records.items():
-        partitions = [key for key in record.tasks if key[0] == "archive_partition"]
+        partitions = [key for key in record.final_states() if key[0] == "archive_partition"]
         assert len(partitions) >= 2, record.final_states()
         assert {record.tasks[key]["pool"] for key in partitions} == {POOL}
         summed: dict[str, int] = {}
@@ -228,6 +229,7 @@ def test_connection_test_endpoint_tells_a_good_token_from_a_bad_one(
 def test_no_token_in_any_log(launch: Launch, deployment: Deployment) -> None:
     for runs in launch.runs.values():
         wait_all(launch.watcher, runs, RUN_TIMEOUT_S)
+    deployment.assert_running()  # no component died on the way
     logs = list(deployment.every_log_file())
     assert len(logs) > 10, "expected component logs and task logs"
     leaks = [
