@@ -3,8 +3,8 @@
 `make e2e` runs this module (issue 14): api-server, scheduler, dag-processor and triggerer as
 separate processes (LocalExecutor, SQLite), two HubSpot simulators, every example DAG with and
 without a logical date, both sensor modes against delayed visibility, the fan-out through a pool,
-the connection form in headless Chromium and the connection test endpoint. Tests run in file
-order; the runs they judge were all triggered at once by the `launch` fixture.
+the connection form and the Test button in headless Chromium, and the connection test endpoint.
+Tests run in file order; the runs they judge were all triggered at once by the `launch` fixture.
 """
 
 from __future__ import annotations
@@ -160,6 +160,16 @@ def test_examples_removed_exactly_the_asked_associations(
 # -- the status sensor, deferrable and in reschedule mode, against delayed visibility ------------
 
 
+def json_events(log: str) -> list[dict[str, Any]]:
+    """The structured lines of a task or trigger log."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+
+def lines_between(log: str, needle: str, started: str, ended: str) -> list[str]:
+    """Lines of a component log holding `needle`, stamped within [started, ended] (ISO, UTC)."""
+    return [line for line in log.splitlines() if needle in line and started <= line[: len(started)] <= ended]
+
+
 def test_deferrable_sensor_defers_and_its_trigger_fires_without_blocking_the_loop(
     launch: Launch, deployment: Deployment
 ) -> None:
@@ -168,20 +178,14 @@ def test_deferrable_sensor_defers_and_its_trigger_fires_without_blocking_the_loo
     assert_all_succeeded({run: record}, deployment)
     assert "deferred" in record.states_seen("confirm_removed"), record.seen
     trigger_log = deployment.task_log(run.dag_id, run.run_id, "confirm_removed", trigger=True)
-    events = [json.loads(line) for line in trigger_log.splitlines() if line.startswith("{")]
-    fired = [
-        e for e in events if e["event"] == "Trigger fired event" and "'status': 'success'" in e["result"]
-    ]
+    events = json_events(trigger_log)
+    fired = [e for e in events if e["event"] == "Trigger fired event" and "'success'" in e["result"]]
     assert len(fired) == 1, trigger_log[-3000:]
     # Only the trigger's own lifetime counts: other triggerer work is not this provider's.
-    started, ended = events[0]["timestamp"], fired[0]["timestamp"]
-    blocked = [
-        line
-        for line in deployment.component_log("triggerer").splitlines()
-        if BLOCKED_LOOP in line and started <= line[: len(started)] <= ended
-    ]
-    count = len(launch.deferrable_pairs)
-    assert blocked == [], f"the trigger blocked the event loop reading back {count} pairs:\n" + "\n".join(
+    triggerer_log = deployment.component_log("triggerer")
+    blocked = lines_between(triggerer_log, BLOCKED_LOOP, events[0]["timestamp"], fired[0]["timestamp"])
+    pairs = len(launch.deferrable_pairs)
+    assert not blocked, f"the trigger blocked the event loop reading back {pairs} pairs:\n" + "\n".join(
         blocked
     )
 
