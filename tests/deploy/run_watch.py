@@ -55,7 +55,10 @@ class RunWatcher:
     def wait(self, run: RunRef, timeout_s: float) -> RunRecord:
         record = self.records[run]
         if not record.finished.wait(timeout_s):
-            raise AssertionError(f"{run} not finished after {timeout_s:.0f} s: {record.final_states()}")
+            last_error = f"; last polling error: {self.error!r}" if self.error else ""
+            raise AssertionError(
+                f"{run} not finished after {timeout_s:.0f} s: {record.final_states()}{last_error}"
+            )
         return record
 
     def stop(self) -> None:
