@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import gc
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +22,42 @@ _T = TypeVar("_T")
 
 # A pass that starts at or after the deadline (the final check) still gets this long.
 FINAL_PASS_S = 2.0
+
+
+class _CollectorHold:
+    """Holds Python's automatic garbage collection off while read-back passes run in this process.
+
+    Measured in a real triggerer: a pass over 10,000 pairs allocates enough for the collector to
+    start full collections of the whole triggerer heap, each holding the GIL, so the event loop
+    stalled for 0.2 s or more every few seconds, although nothing of the trigger runs on it. With
+    collection held off during a pass, its short-lived objects are freed by reference counting and
+    never promoted, so no full collection is started on its account. Held only while a pass runs
+    (never across the wait between passes); concurrent passes share one hold; a collector the
+    process had switched off stays off.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._restore = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._holders == 0:
+                self._restore = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0 and self._restore:
+                    gc.enable()
+
+
+COLLECTOR = _CollectorHold()
 
 
 class HubSpotBatchStatusTrigger(BaseTrigger):
@@ -132,7 +171,8 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
             from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 
             self._reader = HubSpotHook(self.hubspot_conn_id, api_version=self.api_version).get_conn()
-        return self._plan.read_back(self._reader)
+        with COLLECTOR.held():
+            return self._plan.read_back(self._reader)
 
     def _close(self) -> None:
         closer = getattr(self._reader, "close", None)

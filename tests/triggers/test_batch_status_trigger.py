@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from airflow.sdk.module_loading import import_string
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_hubassoc.client.errors import HubSpotAuthError, HubSpotServerError
-from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
+from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger, _CollectorHold
 from tests.support import AsyncFakeClock, write_report
 
 START = AsyncFakeClock.START
@@ -287,3 +288,29 @@ def test_a_slow_read_back_is_started_early_enough_to_end_by_the_deadline(fake_re
     assert clock.sleeps == [9.0]  # woke 8 s early so that the final pass ends by the deadline
     assert len(fake_reader.calls) == 2
     assert clock.t == START + 25
+
+
+def test_a_pass_runs_with_automatic_garbage_collection_held_off(fake_reader: Any) -> None:
+    """Full collections of a triggerer's heap stall its event loop; a pass never starts one."""
+    seen: list[bool] = []
+    fake_reader.on_read = lambda _: seen.append(gc.isenabled())
+    assert gc.isenabled()
+    run_all(make_trigger(fake_reader, AsyncFakeClock()))
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_the_collector_hold_is_shared_and_keeps_a_collector_that_was_off_off() -> None:
+    hold = _CollectorHold()
+    with hold.held():
+        with hold.held():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # another pass still runs
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with hold.held():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
