@@ -707,20 +707,18 @@ class XComRow:
 def xcom_rows(**filters: str) -> list[XComRow]:
     """The stored XComs matching `filters` (dag_id, run_id, task_id, key), values decoded.
 
-    Airflow 3 keeps them in XComModel as JSON; Airflow 2 in XCom as serialized bytes.
+    The table's model is XComModel on Airflow 3 (JSON values) and XCom on Airflow 2 (which
+    deserializes on load).
     """
     from airflow.utils.session import create_session
 
+    if AIRFLOW_VERSION >= (3, 0):
+        from airflow.models.xcom import XComModel as model
+    else:
+        from airflow.models.xcom import XCom as model
     with create_session() as session:
-        if AIRFLOW_VERSION >= (3, 0):
-            from airflow.models.xcom import XComModel
-
-            rows = session.query(XComModel).filter_by(**filters).all()
-            return [XComRow(r.task_id, r.key, _json_value(r.value)) for r in rows]
-        from airflow.models.xcom import XCom
-
-        rows = session.query(XCom).filter_by(**filters).all()
-        return [XComRow(r.task_id, r.key, XCom.deserialize_value(r)) for r in rows]
+        rows = session.query(model).filter_by(**filters).all()
+        return [XComRow(r.task_id, r.key, _json_value(r.value)) for r in rows]
 
 
 def _json_value(value: Any) -> Any:
