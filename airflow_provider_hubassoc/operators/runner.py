@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+READ_BACK_POLL_S = 5.0  # between the end-of-run read-back's passes
+
 
 # -- stopping early ---------------------------------------------------------------------------
 
@@ -261,15 +263,16 @@ class ArchiveRun:
         to_type: str,
         started: str,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         from airflow_provider_hubassoc.models.summary import ArchiveSummary
         from airflow_provider_hubassoc.operators.report import SummaryBuilder
 
         self.op, self.client, self.store, self.report, self.stop = op, client, store, report, stop
         self.from_type, self.to_type = from_type, to_type
-        self.clock, self.sleep = clock, sleep
+        self.clock = clock or time.monotonic  # looked up now: tests replace this module's `time`
+        self.sleep = sleep or time.sleep
         self.summary = ArchiveSummary(
             operation=op.operation,
             from_object_type=from_type,
@@ -287,7 +290,7 @@ class ArchiveRun:
         self.summary.totals.duplicates = store.duplicates
         self.builder = SummaryBuilder(self.summary)
         verb = "checked" if op.is_dry_run else "archived"
-        self.progress = Progress(store.pair_count, verb=verb, interval=op.progress_interval, clock=clock)
+        self.progress = Progress(store.pair_count, verb=verb, interval=op.progress_interval, clock=self.clock)
         self.breaker = CircuitBreaker(
             store.pair_count,
             on_error=op.on_error,
@@ -413,7 +416,7 @@ class ArchiveRun:
             left = deadline - self.clock()
             if not present or left <= 0 or self.stop.is_set():
                 return set(present)
-            self.sleep(min(5.0, left))  # HubSpot's reads lag its writes by a few seconds
+            self.sleep(min(READ_BACK_POLL_S, left))  # HubSpot's reads lag its writes by a few seconds
             pending = present
 
     def _accepted_pairs(self) -> Iterator[tuple[Chunk, Pair]]:

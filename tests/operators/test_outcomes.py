@@ -16,7 +16,7 @@ from airflow_provider_hubassoc.models.summary import ArchiveSummary, fan_out_bre
 from airflow_provider_hubassoc.operators.chunking import Chunk
 from airflow_provider_hubassoc.operators.outcomes import outcome_of_reply
 from airflow_provider_hubassoc.operators.runner import CircuitBreaker, Progress
-from airflow_provider_hubassoc.simulator import Simulator
+from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
 from tests.support import FT, TT, batch_op, task_context
 
 MakeSim = Callable[..., Simulator]
@@ -135,6 +135,31 @@ def test_read_back_failure_on_error_fail_fails_the_task(make_sim: MakeSim) -> No
     make_sim(silent_drops=frozenset({("1", "101")}))
     with pytest.raises(AirflowException, match="1 of 2 pairs failed"):
         batch_op([(1, 101), (1, 102)], api_version="v4", read_back=True, read_back_timeout=0).execute({})
+
+
+def test_read_back_waits_for_hubspot_reads_to_catch_up(
+    make_sim: MakeSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads lag writes: the first pass still sees the archived pairs; later passes see them gone."""
+    import time
+    from types import SimpleNamespace
+
+    from airflow_provider_hubassoc.operators import runner
+
+    sim = make_sim(faults=FaultPlan(visibility_delay_s=0.3))
+    fake = SimpleNamespace(now=0.0, sleeps=[])
+
+    def sleep(seconds: float) -> None:  # the wait is counted in fake time, 50 ms of real time
+        fake.sleeps.append(seconds)
+        fake.now += seconds
+        time.sleep(0.05)
+
+    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=lambda: fake.now, sleep=sleep))
+    value = batch_op([(1, 101), (1, 102)], api_version="v4", read_back=True).execute({})
+    assert (value["totals"]["confirmed"], value["totals"]["accepted"]) == (2, 0)
+    assert fake.sleeps, "the first pass saw the pairs (HubSpot's lag), so the read-back waited"
+    assert set(fake.sleeps) == {runner.READ_BACK_POLL_S}
+    assert sim.counters()["by_endpoint"]["batch_read"] == len(fake.sleeps) + 1
 
 
 def _pairs(report: Path) -> list[dict[str, Any]]:
