@@ -134,7 +134,8 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         report = self._open_report(context, from_type, to_type, client, started)
         try:
             with PairStore() as store:
-                self._load(store, client, from_type, to_type)
+                digest = self._load(store, client, from_type, to_type)
+                self._record_inputs(report, digest)
                 run = ArchiveRun(self, client, store, report, self._stop, from_type, to_type, started)
                 value = run.run()
         finally:
@@ -230,8 +231,20 @@ class BaseHubSpotArchiveOperator(BaseOperator):
             )
         return report
 
-    def _load(self, store: PairStore, client: HubSpotClient, from_type: str, to_type: str) -> None:
-        """Stream the whole input into the store (label names resolved): nothing is sent before."""
+    def _record_inputs(self, report: ReportFile | None, digest: str) -> None:
+        """A retry's checkpoint applies only to the pairs it was made from (a query may change)."""
+        from airflow_provider_hubassoc.operators.report import ReportError
+
+        if report is None:
+            return
+        try:
+            report.record_inputs(digest)
+        except ReportError as err:
+            raise AirflowFailException(str(err)) from err
+
+    def _load(self, store: PairStore, client: HubSpotClient, from_type: str, to_type: str) -> str:
+        """Stream the whole input into the store (label names resolved): nothing is sent before.
+        Returns the digest of the loaded pairs."""
         from airflow_provider_hubassoc.client.errors import HubSpotError
         from airflow_provider_hubassoc.models.identifiers import InputValidationError
         from airflow_provider_hubassoc.operators.inputs import load_pairs
@@ -260,6 +273,7 @@ class BaseHubSpotArchiveOperator(BaseOperator):
             self.batch_size,
             self.max_concurrency,
         )
+        return loaded.digest
 
     # -- after the run --------------------------------------------------------------------------
     def _push_summary(self, context: Context, value: dict[str, Any]) -> None:

@@ -14,16 +14,19 @@ known to be well formed) and checks every label the input names, by name or by t
 is an `InputValidationError` naming the input (list index or file line), at most
 `MAX_MESSAGE` characters; errors raised by `labels()` itself (HubSpot errors) propagate unchanged.
 
-Dialects: `inputs` is a list (or any iterable an XComArg resolved to) of pairs, or a CSV or JSONL
-file (`operators/sources.py` reads them). One pair is `PairInput`: a mapping
-(`from_id`/`fromId`/`from`, `to_id`/`toId`/`to`, HubSpot's `{"id": ...}` wrappers, a list of to
-ids, and for label archive its labels) or a `(from_id, to_id[, labels])` list.
+Dialects: `inputs` is a list (or any iterable an XComArg resolved to) of pairs, a CSV or JSONL
+file (`operators/sources.py` reads them), or a `SqlSource` query (`operators/sql_source.py`).
+One pair is `PairInput`: a mapping (`from_id`/`fromId`/`from`, `to_id`/`toId`/`to`, HubSpot's
+`{"id": ...}` wrappers, a list of to ids, and for label archive its labels) or a
+`(from_id, to_id[, labels])` list.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Iterator, Mapping
+import hashlib
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -42,6 +45,7 @@ from airflow_provider_hubassoc.models.identifiers import InputValidationError, p
 from airflow_provider_hubassoc.operators.chunking import PairStore, Row
 from airflow_provider_hubassoc.operators.labels import LabelCatalog, LabelName, LabelSpec, spec_key
 from airflow_provider_hubassoc.operators.sources import FROM_KEYS, TO_KEYS, is_file_input, iter_inputs
+from airflow_provider_hubassoc.operators.sql_source import SqlSource
 
 MAX_MESSAGE = 1_800  # a refusal, plus the operator's prefix, stays under 2,000 characters
 
@@ -207,12 +211,14 @@ def parse_input(item: Any, *, where: str, with_labels: bool) -> PairInput:
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What `load_pairs` found: the totals the summary starts from, and warnings to log."""
+    """What `load_pairs` found: the totals the summary starts from, warnings to log, and the
+    digest of the pairs to send (a retry's checkpoint applies only to the same pairs)."""
 
     description: str
     requested: int
     duplicates: int
     warnings: list[str] = field(default_factory=list)
+    digest: str = ""
 
 
 @dataclass
@@ -231,8 +237,26 @@ def _rows(items: Iterator[tuple[str, Any]], with_labels: bool, tally: _Tally) ->
                 yield parsed.from_id, to_id, key, where
 
 
+def _items(inputs: Any) -> Generator[tuple[str, Any], None, None]:
+    """(where, raw item) for every user input: a query's rows, or a list's or a file's items.
+    Closing it closes the query's cursor and connection (a refusal stops the read early)."""
+    yield from inputs.records() if isinstance(inputs, SqlSource) else iter_inputs(inputs)
+
+
 def _describe(inputs: Any, count: int) -> str:
+    if isinstance(inputs, SqlSource):
+        return f"{inputs.describe()} ({count} rows)"
     return f"file {inputs}" if is_file_input(inputs) else f"list of {count} inputs"
+
+
+def input_digest(store: PairStore) -> str:
+    """sha256 over the store's pairs in canonical order: the same pairs give the same digest,
+    whatever order or duplicates the input had (a query without ORDER BY included)."""
+    digest = hashlib.sha256()
+    for pair in store.iter_pairs():
+        digest.update(pair.canonical().encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def _unlabeled_warnings(store: PairStore, catalog: LabelCatalog) -> list[str]:
@@ -263,7 +287,8 @@ def load_pairs(
     """
     tally = _Tally()
     try:
-        store.add(_rows(iter_inputs(inputs), labels is not None, tally))
+        with contextlib.closing(_items(inputs)) as items:  # a refusal mid-query closes the cursor
+            store.add(_rows(items, labels is not None, tally))
         description = _describe(inputs, tally.inputs)
         if tally.inputs == 0:
             raise InputValidationError(f"inputs is empty ({description}): nothing to archive")
@@ -274,7 +299,7 @@ def load_pairs(
             warnings = _unlabeled_warnings(store, catalog)
     except InputValidationError as err:
         raise _bounded(err) from None
-    return LoadReport(description, store.pair_count, store.duplicates, warnings)
+    return LoadReport(description, store.pair_count, store.duplicates, warnings, input_digest(store))
 
 
-__all__ = ["MAX_MESSAGE", "LoadReport", "PairInput", "load_pairs", "parse_input"]
+__all__ = ["MAX_MESSAGE", "LoadReport", "PairInput", "input_digest", "load_pairs", "parse_input"]

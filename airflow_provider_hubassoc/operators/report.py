@@ -44,6 +44,7 @@ from airflow_provider_hubassoc.models.summary import (
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 300
+KIND_INPUTS = "inputs"  # the loaded input's digest: a retry's checkpoint applies only to the same pairs
 CATEGORY_LIMIT = 20
 
 
@@ -148,6 +149,10 @@ def _done_digests(location: str) -> set[str]:
     return done
 
 
+def _input_digests(location: str) -> set[str]:
+    return {str(line["digest"]) for line in iter_lines(location) if line.get("kind") == KIND_INPUTS}
+
+
 SAME_WORK = ("operation", "fromObjectType", "toObjectType")
 
 
@@ -188,6 +193,7 @@ class ReportFile:
         self.resume = resume
         self.local = local_path(path)
         self.checkpoint: set[str] = set()
+        self.earlier_inputs: set[str] = set()  # input digests the checkpoint's attempts recorded
         self.write_error: ReportWriteError | None = None
         self._lock: IO[str] | None = None
         self._handle: IO[str] | None = None
@@ -244,6 +250,7 @@ class ReportFile:
         for candidate in self._candidates():
             if self._is_checkpoint_for_us(_header(candidate)):
                 self.checkpoint |= _done_digests(candidate)
+                self.earlier_inputs |= _input_digests(candidate)
                 ours.append(candidate)
             else:
                 self._set_aside(candidate)
@@ -286,6 +293,21 @@ class ReportFile:
             for line in src:
                 out.write(line if line.endswith("\n") else line + "\n")
         self.local.unlink()
+
+    def record_inputs(self, digest: str) -> None:
+        """Record the loaded input's digest. A retry whose input differs from the one its checkpoint
+        was made from is refused (a warehouse query re-read may change), unless resuming."""
+        changed = sorted(self.earlier_inputs - {digest})
+        if changed and self.checkpoint and not self.resume:
+            raise ReportError(
+                f"report_path {self.path!r}: the input differs from the one an earlier attempt of this "
+                f"run checkpointed (pairs digest {changed[0][:12]} then, {digest[:12]} now; a query "
+                "re-read on retry returned other pairs). Make the query deterministic (pin it to the "
+                "run, not to now), pass resume=True to skip the chunks already done anyway, or give "
+                "another report_path to start afresh"
+            )
+        self.write({"kind": KIND_INPUTS, "digest": digest})
+        self.flush()
 
     # -- during the run ---------------------------------------------------------------------------
     def write(self, obj: dict[str, Any]) -> None:
