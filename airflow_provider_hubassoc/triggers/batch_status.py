@@ -71,7 +71,9 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
 
     Every blocking step (connection lookup, report reading, HTTP, parsing) runs in this trigger's
     own thread, and every pass is bounded by the deadline (`asyncio.wait_for`), so neither the
-    triggerer's event loop nor a stalled HubSpot reply can hold the event back. The last check
+    triggerer's event loop nor a stalled HubSpot reply can hold the event back; automatic garbage
+    collection is held off during a pass (`_CollectorHold`), so that the pass's allocations never
+    start a full collection of the triggerer's heap, which would stall the loop. The last check
     happens at the deadline, so a pair that vanished during the last interval does not cause a
     false timeout.
 
