@@ -20,7 +20,12 @@ from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
 DATA = EXAMPLES / "data"
-EXAMPLE_DAG_IDS = {"hubspot_association_cleanup", "hubspot_label_cleanup", "hubspot_cleanup_fanout"}
+EXAMPLE_DAG_IDS = {
+    "hubspot_association_cleanup",
+    "hubspot_label_cleanup",
+    "hubspot_cleanup_fanout",
+    "hubspot_warehouse_cleanup",  # run in tests/e2e/test_warehouse_example.py
+}
 
 pytestmark = pytest.mark.e2e
 
