@@ -33,7 +33,7 @@ REPORT_PATH = REPORT_DIR + "/warehouse_cleanup_{{ run_id | replace(':', '') | re
 # Departures announced for a later date: in the warehouse, not yet due, so not removed tonight.
 NOT_YET_DUE = [("1001", "2010"), ("1003", "2003"), ("1005", "2007")]
 
-# Snowflake / Postgres spelling: `%(cutoff)s`; SQLite's driver takes `:cutoff`; BigQuery `@cutoff`.
+# Parameters in the driver's paramstyle: `:cutoff` for SQLite, `%(cutoff)s` for Postgres, Snowflake, BigQuery.
 DEPARTURES_SQL = """
     SELECT contact_id AS from_id, company_id AS to_id
     FROM contact_departures

@@ -811,6 +811,15 @@ class PostgresServer:
         )
         return self
 
+    def version(self) -> str:
+        """`PostgreSQL 16.2`: what the binaries are."""
+        import subprocess
+
+        done = subprocess.run(
+            [str(self.bin / "pg_config"), "--version"], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
     @classmethod
     def in_temporary_directory(cls) -> PostgresServer:
         """A started server in its own temporary directory (not pytest's numbered ones, which a
@@ -874,3 +883,33 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# ===== snapshot and restore (helper H) ===========================================================
+# Seeds whose state a restore must give back exactly: both directions, as batch create adds them.
+
+MIXED_TYPES: tuple[tuple[tuple[str, int], ...], ...] = (
+    (UNLABELED,),
+    (UNLABELED, PRIMARY),
+    (UNLABELED, BOSS),
+    (UNLABELED, PRIMARY, BILLING),
+    (BOSS,),  # a label without the unlabeled type: a restore must not add it
+)
+
+
+def mixed_label_state(froms: int, tos: int, *, bare_labels: bool = True) -> SimulatorState:
+    """Contacts 1..froms x companies 1001..1000+tos, mirrored, cycling through MIXED_TYPES
+    (without the label-only pairs when `bare_labels` is False)."""
+    kinds = MIXED_TYPES if bare_labels else MIXED_TYPES[:-1]
+    state = SimulatorState()
+    state.define_label(FT, TT, "USER_DEFINED", 36, "Decision maker")
+    state.define_label(FT, TT, "USER_DEFINED", 37, "Billing contact")
+    for f in range(1, froms + 1):
+        for t in range(1001, 1001 + tos):
+            state.add_association(FT, f, TT, t, kinds[(f * 7 + t) % len(kinds)], mirror=True)
+    return state
+
+
+def both_directions(sim: Simulator) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """Every edge and its labels, contacts -> companies and back: what 'the same state' compares."""
+    return sim.state.edges(FT, TT), sim.state.edges(TT, FT)

@@ -51,8 +51,8 @@ class SqlSource:
         Snowflake, BigQuery, SQLite, MySQL, ...). The driver is the connection's provider's.
     :param sql: one query, templated. Column names as in a CSV header: `from_id`, `to_id`, and for
         label archive `label`, or `category` and `type_id`. Other columns are ignored.
-    :param parameters: query parameters in the driver's style (`%(name)s` for Postgres and
-        Snowflake, `@name` for BigQuery, `:name` for SQLite), templated.
+    :param parameters: query parameters in the driver's paramstyle (`%(name)s` for Postgres,
+        Snowflake and BigQuery's DB-API, `:name` for SQLite), templated.
     :param fetch_size: rows read per round trip.
     :param hook_params: passed to `Connection.get_hook` (e.g. `{"use_legacy_sql": False}`).
     """
