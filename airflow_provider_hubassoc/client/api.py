@@ -37,6 +37,7 @@ from airflow_provider_hubassoc.client.retry import RetryPolicy
 from airflow_provider_hubassoc.client.transport import Reply, exchange
 from airflow_provider_hubassoc.client.versions import (
     BATCH_ARCHIVE,
+    BATCH_CREATE,
     BATCH_READ,
     LABELS_ARCHIVE,
     READ_BATCH_LIMIT,
@@ -259,6 +260,17 @@ class HubSpotClient:
         path = associations_path(self.api_version, from_type, to_type, LABELS_ARCHIVE)
         return self._send("POST", path, _labels_body(pairs), _parse_batch)
 
+    def create_associations(self, from_type: str, to_type: str, pairs: Sequence[Pair]) -> BatchResult:
+        """Create each pair's given types (one request; the undo of an archive).
+
+        HubSpot answers 201, or 200 since its August 2025 change, or 207 with per-input errors
+        (e.g. a record that no longer exists): all are 2xx, parsed alike. Creating what already
+        exists succeeds, so a replayed chunk is safe to send again.
+        """
+        self._check_pairs(pairs, "create_associations", labelled=True)
+        path = associations_path(self.api_version, from_type, to_type, BATCH_CREATE)
+        return self._send("POST", path, _labels_body(pairs), _parse_batch)
+
     def list_labels(self, from_type: str, to_type: str) -> list[AssociationLabel]:
         """The labels defined from `from_type` to `to_type` (to resolve a label name to its type id)."""
         return self._labels(from_type, to_type, self._retry)
@@ -352,7 +364,7 @@ class HubSpotClient:
             )
         for index, pair in enumerate(pairs):
             if not isinstance(pair, Pair) or bool(pair.types) != labelled:
-                need = "with the labels to remove" if labelled else "without labels (types=())"
+                need = "with its types (labels)" if labelled else "without labels (types=())"
                 raise InputValidationError(f"{method} pair {index} must be a Pair {need}")
 
     def _labels(self, from_type: str, to_type: str, policy: RetryPolicy) -> list[AssociationLabel]:

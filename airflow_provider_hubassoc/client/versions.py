@@ -56,5 +56,6 @@ READ_BATCH_LIMIT = 1000
 BATCH_ARCHIVE = "batch/archive"
 LABELS_ARCHIVE = "batch/labels/archive"
 BATCH_READ = "batch/read"
+BATCH_CREATE = "batch/create"  # 201, or 200 since August 2025; 207 when some inputs failed
 LABELS = "labels"
 OAUTH_TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret

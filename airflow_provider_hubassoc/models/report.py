@@ -19,6 +19,10 @@ KIND_HEADER = "header"
 KIND_PAIR = "pair"
 KIND_CHUNK = "chunk"
 KIND_SUMMARY = "summary"
+# What a pair had just before an archive run with `snapshot` removed it (written before the
+# request): `types` lists `{"category", "typeId", "label"}`; empty, with `"absent": true`, when the
+# pair had nothing to remove. A restore re-creates these types.
+KIND_SNAPSHOT = "snapshot"
 
 # Pair statuses: every pair of a real run ends in exactly one of the first four.
 CONFIRMED = "confirmed"  # HubSpot's reply body, or a read-back, shows it done
@@ -106,6 +110,30 @@ def pair_of_line(line: dict[str, Any], where: str = "pair") -> Pair:
         )
     except (KeyError, TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
         raise InputValidationError(f"{where}: not a pair ({_short(err)})") from None
+
+
+def iter_report_objects(path: str, kinds: Collection[str]) -> Iterator[dict[str, Any]]:
+    """Every line of the given kinds, streamed, in file order (a torn last line is skipped).
+
+    Raises `ReportUnreadableError` naming the path when the file cannot be read.
+    """
+    wanted = frozenset(kinds)
+    for _, obj in _iter_objects(path):
+        if obj.get("kind") in wanted:
+            yield obj
+
+
+def snapshot_types(line: dict[str, Any], where: str = "snapshot") -> tuple[AssociationType, ...]:
+    """The types of a snapshot line, sorted and unique (empty when the pair had nothing).
+
+    Raises `InputValidationError` naming `where` for a type this provider cannot send back (an
+    unknown category, a malformed type id).
+    """
+    try:
+        types = {AssociationType.model_validate(t) for t in line.get("types") or ()}
+    except (TypeError, ValueError) as err:
+        raise InputValidationError(f"{where}: a recorded type cannot be re-created ({_short(err)})") from None
+    return tuple(sorted(types, key=_type_key))
 
 
 def _type_key(t: AssociationType) -> tuple[str, int]:

@@ -23,7 +23,7 @@ SUMMARY_MAX_BYTES = 16 * 1024
 FAILED_SAMPLE_SIZE = 20
 VERIFY_SAMPLE_SIZE = 50
 
-Operation = Literal["batch_archive", "label_archive"]
+Operation = Literal["batch_archive", "label_archive", "batch_create"]  # batch_create: a restore
 OnError = Literal["fail", "threshold", "ignore"]
 PairStatus = Literal["confirmed", "accepted", "failed", "skipped", "would_remove", "absent"]
 PAIR_STATUSES: tuple[PairStatus, ...] = (

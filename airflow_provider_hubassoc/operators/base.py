@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from airflow_provider_hubassoc.models.summary import OnError, Operation
     from airflow_provider_hubassoc.operators.chunking import Chunk, PairStore
     from airflow_provider_hubassoc.operators.labels import LabelCatalog
+    from airflow_provider_hubassoc.operators.outcomes import ChunkOutcome
     from airflow_provider_hubassoc.operators.report import ReportFile
     from airflow_provider_hubassoc.operators.runner import StopSignal
 
@@ -50,6 +51,9 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         skip chunks. Without it only a retry of the same task of the same DAG run skips work.
     :param max_consecutive_failed_chunks: stop after this many chunks in a row failed whole
         (HubSpot down, wrong port), whatever `on_error` says; None never stops on it.
+    :param snapshot: before each chunk is archived, record in the report what its pairs have
+        (each type's category, type id and label; for label archive only the requested labels
+        that exist), so `HubSpotRestoreAssociationsOperator` can undo the run. Needs `report_path`.
     """
 
     template_fields: Sequence[str] = (
@@ -86,9 +90,12 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         read_back_timeout: float = 60.0,
         resume: bool = False,
         max_consecutive_failed_chunks: int | None = 5,
+        snapshot: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if snapshot and not report_path:
+            raise ValueError("snapshot=True needs report_path: the snapshot is written to the report")
         if on_error not in ON_ERROR_CHOICES:
             raise ValueError(f"on_error {on_error!r} is not one of {', '.join(ON_ERROR_CHOICES)}")
         if on_error == "threshold" and (max_error_ratio is None or not 0.0 <= max_error_ratio <= 1.0):
@@ -114,12 +121,21 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         self.read_back_timeout = read_back_timeout
         self.resume = bool(resume)
         self.max_consecutive_failed_chunks = max_consecutive_failed_chunks
+        self.snapshot = bool(snapshot)
         self._stop: StopSignal | None = None
 
     # -- what a subclass says -------------------------------------------------------------------
     def send(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> BatchResult:
         """Send one chunk's archive request."""
         raise NotImplementedError
+
+    def check(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> ChunkOutcome:
+        """Dry run: what sending the chunk would do, from a batch read (never a write)."""
+        from airflow_provider_hubassoc.client.readback import find_still_present
+        from airflow_provider_hubassoc.operators.outcomes import read_back_outcome
+
+        found = find_still_present(client, from_type, to_type, chunk.pairs)
+        return read_back_outcome(chunk, set(found.still_present))
 
     # -- Airflow entry points -------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from airflow_provider_hubassoc.models.report import (
     KIND_CHUNK,
     KIND_HEADER,
     KIND_PAIR,
+    KIND_SNAPSHOT,
     KIND_SUMMARY,
     pair_line,
 )
@@ -149,6 +150,13 @@ def _done_digests(location: str) -> set[str]:
     return done
 
 
+def _snapshot_lines(location: str) -> list[str]:
+    """The raw snapshot lines of a report (see models/report.py KIND_SNAPSHOT)."""
+    prefix = json.dumps({"kind": KIND_SNAPSHOT}, separators=(",", ":"))[:-1] + ","
+    with _open(location, "r") as handle:
+        return [line for line in handle if line.startswith(prefix) and line.endswith("\n")]
+
+
 def _input_digests(location: str) -> set[str]:
     return {str(line["digest"]) for line in iter_lines(location) if line.get("kind") == KIND_INPUTS}
 
@@ -194,6 +202,7 @@ class ReportFile:
         self.local = local_path(path)
         self.checkpoint: set[str] = set()
         self.earlier_inputs: set[str] = set()  # input digests the checkpoint's attempts recorded
+        self.earlier_snapshots: list[str] = []  # their snapshot lines, carried into this report
         self.write_error: ReportWriteError | None = None
         self._lock: IO[str] | None = None
         self._handle: IO[str] | None = None
@@ -205,6 +214,7 @@ class ReportFile:
             self._adopt_or_set_aside()
             self._handle = _open(self.path, "w")
             self.write(self.header)
+            self._carry_snapshots()
         except ReportError:
             self.release()
             raise
@@ -251,6 +261,7 @@ class ReportFile:
             if self._is_checkpoint_for_us(_header(candidate)):
                 self.checkpoint |= _done_digests(candidate)
                 self.earlier_inputs |= _input_digests(candidate)
+                self.earlier_snapshots += _snapshot_lines(candidate)
                 ours.append(candidate)
             else:
                 self._set_aside(candidate)
@@ -316,6 +327,23 @@ class ReportFile:
             return
         try:
             self._handle.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        except OSError as err:
+            self._fail(err)
+
+    def _carry_snapshots(self) -> None:
+        """An earlier attempt's snapshots come first: taken before anything was removed, they win
+        over a retry's (which reads as absent what that attempt already removed)."""
+        if self._handle is not None and self.earlier_snapshots:
+            self._handle.write("".join(self.earlier_snapshots))  # an OSError: open() names the path
+        self.earlier_snapshots = []
+
+    def sync(self) -> None:
+        """Flush and, for a local file, fsync: the snapshot must be on disk before its archive."""
+        self.flush()
+        if self._handle is None or self.write_error is not None or self.local is None:
+            return
+        try:
+            os.fsync(self._handle.fileno())
         except OSError as err:
             self._fail(err)
 

@@ -304,7 +304,7 @@ class ArchiveRun:
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Send, record, read back; always write the summary. Returns the XCom summary."""
-        chunks = self._chunks_to_send()
+        chunks = self._snapshotted(self._chunks_to_send())
         try:
             runner = ChunkRunner(
                 self._send,
@@ -335,13 +335,20 @@ class ArchiveRun:
             else:
                 yield chunk
 
+    def _snapshotted(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        """With `snapshot`, each chunk comes only once what its pairs have is on disk."""
+        if not getattr(self.op, "snapshot", False) or self.op.is_dry_run or self.report is None:
+            return chunks
+        from airflow_provider_hubassoc.operators.snapshot import Snapshotter
+
+        snapshotter = Snapshotter(self.client, self.report, self.stop, self.from_type, self.to_type)
+        return snapshotter.ahead(chunks)
+
     def _send(self, chunk: Chunk) -> ChunkOutcome:
-        from airflow_provider_hubassoc.client.readback import find_still_present
-        from airflow_provider_hubassoc.operators.outcomes import outcome_of_reply, read_back_outcome
+        from airflow_provider_hubassoc.operators.outcomes import outcome_of_reply
 
         if self.op.is_dry_run:
-            found = find_still_present(self.client, self.from_type, self.to_type, chunk.pairs)
-            return read_back_outcome(chunk, set(found.still_present))
+            return self.op.check(self.client, chunk, self.from_type, self.to_type)
         return outcome_of_reply(chunk, self.op.send(self.client, chunk, self.from_type, self.to_type))
 
     def _account_unsent(self, chunks: Iterator[Chunk]) -> None:

@@ -1,0 +1,130 @@
+"""Snapshot: record what each pair has before an archive run removes it, so a restore can undo it.
+
+HubSpot keeps no recycle bin for associations. With `snapshot=True` an archive run reads, ahead of
+sending, what its pairs have (batch read, chunks grouped to at most 1,000 from ids, so reads stay
+a small share of requests) and writes one `snapshot` line per pair to the report, flushed to disk,
+before any of those pairs' archive requests is sent: a crash between the two never leaves a
+removed pair without its record. Runs on the calling thread, as the chunk runner pulls chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_hubassoc.client.errors import HubSpotError
+from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
+from airflow_provider_hubassoc.models.associations import (
+    STANDARD_OBJECT_TYPE_IDS,
+    UNLABELED_TYPE_IDS,
+    Pair,
+)
+from airflow_provider_hubassoc.models.report import KIND_SNAPSHOT
+from airflow_provider_hubassoc.operators.chunking import Chunk
+
+if TYPE_CHECKING:
+    from airflow_provider_hubassoc.client.api import HubSpotClient
+    from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationLabel
+    from airflow_provider_hubassoc.operators.report import ReportFile
+    from airflow_provider_hubassoc.operators.runner import StopSignal
+
+log = logging.getLogger(__name__)
+
+Held = dict[str, list["AssociationLabel"]]  # to id -> the types linking it
+
+
+def unlabeled_type_id(from_type: str, to_type: str) -> int | None:
+    """HubSpot's unlabeled type between two object types (names or standard ids), if known."""
+    key = (STANDARD_OBJECT_TYPE_IDS.get(from_type, from_type), STANDARD_OBJECT_TYPE_IDS.get(to_type, to_type))
+    return UNLABELED_TYPE_IDS.get(key)
+
+
+def removed_types(
+    pair: Pair, held: Sequence[AssociationLabel], unlabeled: int | None
+) -> list[AssociationLabel]:
+    """What archiving `pair` removes of what it holds: everything for a batch archive, or for a
+    label archive naming the unlabeled type (HubSpot then drops every label); else only the
+    requested labels that exist."""
+    if not pair.types or any(
+        t.category.value == "HUBSPOT_DEFINED" and t.type_id == unlabeled for t in pair.types
+    ):
+        return list(held)
+    wanted = {(t.category.value, t.type_id) for t in pair.types}
+    return [label for label in held if (label.category, label.type_id) in wanted]
+
+
+def snapshot_line(pair: Pair, types: Sequence[AssociationLabel]) -> dict[str, Any]:
+    """One report line: the pair and each type's category, type id and label (absent: none)."""
+    line: dict[str, Any] = {"kind": KIND_SNAPSHOT, "fromId": pair.from_id, "toId": pair.to_id}
+    line["types"] = [{"category": t.category, "typeId": t.type_id, "label": t.label} for t in types]
+    if not types:
+        line["absent"] = True
+    return line
+
+
+def _index(records: Sequence[AssociatedRecord]) -> Held:
+    held: Held = {}
+    for record in records:
+        held.setdefault(record.to_object_id, []).extend(record.association_types)
+    return held
+
+
+class Snapshotter:
+    """Reads and records what chunks' pairs hold, a group of chunks at a time, before they are sent.
+
+    After a stop, chunks pass through unread (they are not sent). A read that fails after the
+    client's retries stops the run: its chunks are yielded after the stop, so they are recorded
+    as not attempted, never sent without their snapshot.
+    """
+
+    def __init__(
+        self,
+        client: HubSpotClient,
+        report: ReportFile,
+        stop: StopSignal,
+        from_type: str,
+        to_type: str,
+        *,
+        max_from_ids: int = READ_BATCH_LIMIT,
+    ) -> None:
+        self.client, self.report, self.stop = client, report, stop
+        self.from_type, self.to_type = from_type, to_type
+        self.max_from_ids = max_from_ids
+        self.unlabeled = unlabeled_type_id(from_type, to_type)
+        self.reads = 0
+
+    def ahead(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        """`chunks`, each yielded only once its pairs' snapshot lines are on disk."""
+        group: list[Chunk] = []
+        from_ids: set[str] = set()
+        for chunk in chunks:
+            ids = set(chunk.from_ids())
+            if group and len(from_ids | ids) > self.max_from_ids:
+                yield from self._recorded(group)
+                group, from_ids = [], set()
+            group.append(chunk)
+            from_ids |= ids
+        yield from self._recorded(group)
+
+    def _recorded(self, group: list[Chunk]) -> Iterator[Chunk]:
+        if group and not self.stop.is_set():
+            self._record(group)
+        yield from group
+
+    def _record(self, group: list[Chunk]) -> None:
+        ids = list(dict.fromkeys(i for chunk in group for i in chunk.from_ids()))
+        try:
+            read = self.client.read_associations(self.from_type, self.to_type, ids)
+        except HubSpotError as err:
+            self.stop.set(f"the snapshot read failed ({type(err).__name__}): nothing more is archived", err)
+            return
+        self.reads += 1
+        indexes = {from_id: _index(records) for from_id, records in read.associations.items()}
+        for chunk in group:
+            for pair in chunk.pairs:
+                held = indexes.get(pair.from_id, {}).get(pair.to_id, [])
+                self.report.write(snapshot_line(pair, removed_types(pair, held, self.unlabeled)))
+        self.report.sync()
+        if self.report.write_error is not None:
+            self.stop.set("the report could not be written", self.report.write_error)
