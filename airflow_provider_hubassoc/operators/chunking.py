@@ -149,6 +149,17 @@ class PairStore:
         ).fetchall()
         return {int(type_id): int(count) for type_id, count in rows if type_id in wanted}
 
+    def digest(self) -> str:
+        """sha256 over the stored rows in key order: the same pairs give the same digest whatever
+        the input's order or duplicates (a retry checks it still loads its checkpoint's input)."""
+        digest = hashlib.sha256()
+        cursor = self._db.execute(
+            "SELECT from_id, to_id, category, type_id FROM pairs ORDER BY from_id, to_id, category, type_id"
+        )
+        while rows := cursor.fetchmany(_BATCH):
+            digest.update("".join(f"{f}>{t}/{c}/{ty}\n" for f, t, c, ty in rows).encode())
+        return digest.hexdigest()
+
     # -- reading ------------------------------------------------------------------------------
     def iter_pairs(self) -> Iterator[Pair]:
         """Unique pairs ordered by from id, then to id; a pair's types are merged and sorted."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -250,13 +249,9 @@ def _describe(inputs: Any, count: int) -> str:
 
 
 def input_digest(store: PairStore) -> str:
-    """sha256 over the store's pairs in canonical order: the same pairs give the same digest,
-    whatever order or duplicates the input had (a query without ORDER BY included)."""
-    digest = hashlib.sha256()
-    for pair in store.iter_pairs():
-        digest.update(pair.canonical().encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+    """The digest of the loaded pairs (`PairStore.digest`): what a retry's checkpoint is checked
+    against. The same pairs give the same digest whatever the input's order or duplicates."""
+    return store.digest()
 
 
 def _unlabeled_warnings(store: PairStore, catalog: LabelCatalog) -> list[str]:
