@@ -77,7 +77,7 @@ def test_labels_and_plain_pairs_are_not_mixed_up(
     client = make_client()
     with pytest.raises(InputValidationError, match="without labels"):
         client.archive_associations("contacts", "companies", [label_pair()])
-    with pytest.raises(InputValidationError, match="with the labels to remove"):
+    with pytest.raises(InputValidationError, match="with its types"):
         client.archive_labels("contacts", "companies", pairs())
     assert requests_mock.call_count == 0
 
