@@ -16,15 +16,13 @@ from airflow_provider_hubassoc.simulator.process import SimulatorProcess
 from tests.deploy.airflow_api import AirflowApi
 from tests.deploy.browser import AirflowUi, airflow_ui
 from tests.deploy.deployment import ADMIN_USER, Deployment
-from tests.deploy.scenario import Launch, launch_runs
+from tests.deploy.scenario import Launch, launch_runs, warehouse_db
 from tests.deploy.simulators import Simulators, start_simulators
 
 MARKER = "e2e_deploy"
 REPO = Path(__file__).resolve().parents[2]
-DAG_FILES = [
-    *sorted((REPO / "dags_examples").glob("*.py")),
-    *sorted((REPO / "tests/deploy/dags").glob("*.py")),
-]
+EXAMPLE_FILES = sorted((REPO / "dags_examples").glob("*.py"))
+DAG_FILES = [*EXAMPLE_FILES, *sorted((REPO / "tests/deploy/dags").glob("*.py"))]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,6 +59,7 @@ def deployment(deploy_root: Path) -> Iterator[Deployment]:
     report_dirs = {
         "HUBSPOT_CLEANUP_REPORT_DIR": str(deploy_root / "reports"),
         "HUBSPOT_CLEANUP_PARTITION_DIR": str(deploy_root / "partitions"),
+        "HUBSPOT_WAREHOUSE_DB": str(warehouse_db(deploy_root)),
     }
     deployment = Deployment(root=deploy_root, dag_files=DAG_FILES, extra_env=report_dirs)
     try:
@@ -77,11 +76,9 @@ def api(deployment: Deployment) -> AirflowApi:
 
 
 @pytest.fixture(scope="session")
-def launch(
-    api: AirflowApi, deployment: Deployment, simulators: Simulators, deploy_root: Path
-) -> Iterator[Launch]:
+def launch(api: AirflowApi, simulators: Simulators, deploy_root: Path) -> Iterator[Launch]:
     """Connections, pool, and every run of the test, triggered at once and watched in the background."""
-    launched = launch_runs(api, deployment, simulators, deploy_root)
+    launched = launch_runs(api, simulators, deploy_root, EXAMPLE_FILES)
     try:
         yield launched
     finally:

@@ -1,9 +1,9 @@
 """What the deployment test sets up through the REST API and which runs it triggers.
 
-Every example DAG runs twice, once with a logical date and once without (`"logical_date": null`,
-as the UI's and the REST API's manual runs may be). The two sensor DAGs of `tests/deploy/dags`
-run once each against the delayed simulator. All runs are triggered at once and followed by a
-`RunWatcher`; the tests then assert each scenario's outcome.
+Every example DAG (each DAG that `dags_examples/*.py` defines) runs twice, once with a logical
+date and once without (`"logical_date": null`, as the UI's and the REST API's manual runs may be).
+The two sensor DAGs of `tests/deploy/dags` run once each against the delayed simulator. All runs
+are triggered at once and followed by a `RunWatcher`; the tests then assert each scenario's outcome.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
 from tests.deploy.airflow_api import AirflowApi, RunRef
-from tests.deploy.deployment import Deployment
 from tests.deploy.run_watch import RunWatcher
 from tests.deploy.simulators import (
     DELAYED_RATE_LIMIT,
@@ -29,7 +28,6 @@ from tests.deploy.simulators import (
 )
 
 EXAMPLE_DATA = REPO / "dags_examples" / "data"
-EXAMPLE_DAGS = ("hubspot_association_cleanup", "hubspot_label_cleanup", "hubspot_cleanup_fanout")
 DEFERRABLE_DAG = "hubassoc_deploy_sensor_deferrable"
 RESCHEDULE_DAG = "hubassoc_deploy_sensor_reschedule"
 LOGICAL_DATE = "2026-11-20T00:00:00Z"
@@ -42,6 +40,7 @@ RESCHEDULE_PAIRS = 40
 @dataclass
 class Launch:
     watcher: RunWatcher
+    example_dag_ids: list[str] = field(default_factory=list)
     runs: dict[str, list[RunRef]] = field(default_factory=dict)
     stale_pairs: list[Pair] = field(default_factory=list)
     label_removals: list[LabelRemoval] = field(default_factory=list)
@@ -49,21 +48,34 @@ class Launch:
     reschedule_pairs: list[Pair] = field(default_factory=list)
 
 
-def launch_runs(api: AirflowApi, deployment: Deployment, sims: Simulators, root: Path) -> Launch:
-    create_connections(api, sims)
+def launch_runs(api: AirflowApi, sims: Simulators, root: Path, example_files: list[Path]) -> Launch:
+    create_connections(api, sims, root)
     api.create_pool(POOL, POOL_SLOTS)
-    api.wait_for_dags([*EXAMPLE_DAGS, DEFERRABLE_DAG, RESCHEDULE_DAG])
     launch = Launch(watcher=RunWatcher(AirflowApi(api.base_url, api.username, api.password)))
+    launch.example_dag_ids = dag_ids_of(example_files)
+    api.wait_for_dags([*launch.example_dag_ids, DEFERRABLE_DAG, RESCHEDULE_DAG])
     launch.stale_pairs = read_stale_pairs()
     launch.label_removals = read_label_removals(label_ids(sims.examples_before))
     _trigger_sensor_runs(api, sims, root, launch)
-    for dag_id in EXAMPLE_DAGS:
+    for dag_id in launch.example_dag_ids:
         launch.runs[dag_id] = [api.trigger(dag_id, LOGICAL_DATE), api.trigger(dag_id, None)]
     launch.watcher.watch(run for runs in launch.runs.values() for run in runs)
     return launch
 
 
-def create_connections(api: AirflowApi, sims: Simulators) -> None:
+def dag_ids_of(files: list[Path]) -> list[str]:
+    """The DAG ids these files define, as Airflow finds them: a new example is run without a change here."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    ids: list[str] = []
+    for path in files:
+        bag = DagBag(dag_folder=str(path))
+        assert not bag.import_errors, bag.import_errors
+        ids += sorted(bag.dag_ids)
+    return ids
+
+
+def create_connections(api: AirflowApi, sims: Simulators, root: Path) -> None:
     api.create_connection(
         "hubspot_default", conn_type="hubspot", host=sims.examples.url, password=DEFAULT_TOKEN
     )
@@ -74,6 +86,12 @@ def create_connections(api: AirflowApi, sims: Simulators) -> None:
         password=DEFAULT_TOKEN,
         extra=json.dumps({"rate_limit": DELAYED_RATE_LIMIT}),
     )
+    # The warehouse example's SQL source: a SQLite file the DAG fills itself.
+    api.create_connection("hubspot_warehouse", conn_type="sqlite", host=str(warehouse_db(root)))
+
+
+def warehouse_db(root: Path) -> Path:
+    return root / "warehouse.db"
 
 
 def _trigger_sensor_runs(api: AirflowApi, sims: Simulators, root: Path, launch: Launch) -> None:
