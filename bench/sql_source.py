@@ -118,11 +118,14 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def section(results: list[dict[str, Any]], started: datetime, fetch_size: int, server: str) -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"""{BEGIN}
 ## SQL source: pairs from PostgreSQL vs from a CSV file (`bench/sql_source.py`)
 
 Measured {started:%Y-%m-%d %H:%M} UTC on {platform.platform()}, {os.cpu_count()} CPUs, Python
-{platform.python_version()}; {server}; `fetch_size={fetch_size}`. Re-run:
+{platform.python_version()}, load average at the end {load}
+(loading is CPU-bound: a busy machine slows both sources alike); {server};
+`fetch_size={fetch_size}`. Re-run:
 `.venv/bin/python bench/sql_source.py` (it rewrites this section only).
 
 What is measured: the operator's input load alone, `load_pairs(inputs, PairStore())` as
@@ -134,9 +137,27 @@ ceiling a run keeps" is (N / ceiling) / (load + N / ceiling), against 1,900 pair
 
 {table(results)}
 
-Goal: the SQL source never limits throughput (a run keeps at least 95% of the ceiling) and its
-memory is flat from 100,000 to 1,000,000 pairs: judge by the rows above.
+{verdicts(results)}
 {END}"""
+
+
+def verdicts(results: list[dict[str, Any]]) -> str:
+    """The issue's two goals, judged on this run's rows."""
+    pg = sorted((r for r in results if r["source"] == "postgres"), key=lambda r: r["n"])
+    csv_rows = [r for r in results if r["source"] == "csv"]
+    share = min(r["run_share"] for r in pg)
+    growth = pg[-1]["hwm_kb"] / pg[0]["hwm_kb"]
+    faster = all(
+        p["rate"] >= c["rate"] for p, c in zip(pg, sorted(csv_rows, key=lambda r: r["n"]), strict=True)
+    )
+    return (
+        f"- Throughput goal (a run keeps >= 95% of the ceiling): {'met' if share >= 0.95 else 'NOT met'} "
+        f"in this run, lowest share {share:.1%}; PostgreSQL "
+        f"{'at least as fast as' if faster else 'slower than'} the CSV file at every size.\n"
+        f"- Memory goal (flat from {pg[0]['n']:,} to {pg[-1]['n']:,} pairs): "
+        f"{'met' if growth <= 1.1 else 'NOT met'}, peak RSS x{growth:.2f} "
+        f"({pg[0]['hwm_kb'] / 1024:.0f} -> {pg[-1]['hwm_kb'] / 1024:.0f} MB)."
+    )
 
 
 def write_docs(text: str) -> None:

@@ -44,6 +44,11 @@ _SERVER_SIDE_DRIVERS = ("psycopg2", "psycopg")  # named cursors are server-side 
 _CURSOR_NAME = "hubassoc_inputs"
 
 
+class SqlSourceError(Exception):
+    """Reading the query failed in the database or its driver (names the connection); nothing was
+    sent. Not an input refusal: a retry may succeed (the server was down, a lock timed out)."""
+
+
 class SqlSource:
     """The rows of a SQL query as operator inputs (see the module docstring).
 
@@ -88,13 +93,20 @@ class SqlSource:
         if not isinstance(self.sql, str) or not self.sql.strip():
             raise InputValidationError(f"{self.describe()}: sql is empty: give the query to read pairs from")
         hook = self._hook()
-        with contextlib.closing(hook.get_conn()) as conn:
-            cursor = _streaming_cursor(conn)
-            try:
-                yield from self._rows(cursor)
-            finally:
-                with contextlib.suppress(Exception):  # a server-side cursor may be gone with its error
-                    cursor.close()
+        try:
+            with contextlib.closing(hook.get_conn()) as conn:
+                cursor = _streaming_cursor(conn)
+                try:
+                    yield from self._rows(cursor)
+                finally:
+                    with contextlib.suppress(Exception):  # a server-side cursor may be gone with its error
+                        cursor.close()
+        except InputValidationError:
+            raise
+        except Exception as err:  # the database's own error: worth an Airflow retry if transient
+            raise SqlSourceError(
+                f"{self.describe()} failed: {type(err).__name__}: {str(err)[:1500]}"
+            ) from err
 
     def _hook(self) -> DbApiHook:
         """The connection's hook, checked to be a common-sql DbApiHook."""
@@ -176,4 +188,4 @@ def _plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["SqlSource"]
+__all__ = ["SqlSource", "SqlSourceError"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_hubassoc.operators.sql_source import SqlSource
+from airflow_provider_hubassoc.operators.sql_source import SqlSource, SqlSourceError
 from airflow_provider_hubassoc.simulator import Simulator
 from tests.support import (
     BOSS,
@@ -154,6 +154,20 @@ def test_a_connection_that_is_not_sql_or_is_missing_is_refused(make_sim: Callabl
     assert "connection type 'hubspot' has hook HubSpotHook, which is not a SQL" in str(not_sql.error)
     assert isinstance(missing.error, AirflowFailException)
     assert "query on connection 'no_such_conn': the connection is not defined" in str(missing.error)
+    assert archive_requests(sim) == 0
+
+
+def test_a_failing_query_names_its_connection_and_sends_nothing(
+    make_sim: Callable[..., Simulator], sqlite_db: Callable[..., Path]
+) -> None:
+    """A database error is no input refusal (a retry may succeed), but it names the source."""
+    sim = make_sim()
+    sqlite_db()
+    run = run_operator(batch_op(source("SELECT from_id, to_id FROM no_such_table")), sim, LeakScan())
+
+    assert isinstance(run.error, SqlSourceError)
+    assert not isinstance(run.error, AirflowFailException)
+    assert "query on connection 'warehouse' failed: OperationalError: no such table" in str(run.error)
     assert archive_requests(sim) == 0
 
 
