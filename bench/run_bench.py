@@ -38,6 +38,7 @@ RUNNERS = {
     "requests": "bench.runners.requests_baseline",
 }
 QUICK_SIZE = 500
+SQL_SECTION = "<!-- sql-source bench: begin -->"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -120,7 +121,9 @@ def render(bench: Bench, out: Path) -> None:
     print()
     print(stdout_report(bench))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(bench), encoding="utf-8")
+    kept = out.read_text(encoding="utf-8").partition(SQL_SECTION)[2] if out.exists() else ""
+    extra = f"\n{SQL_SECTION}{kept}" if kept else ""  # bench/sql_source.py's section (and notes) stay
+    out.write_text(markdown(bench) + extra, encoding="utf-8")
     print(f"\nwrote {out}")
 
 
