@@ -94,7 +94,13 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.hooks.hubspot"]}
         ],
         "operators": [
-            {"integration-name": "HubSpot", "python-modules": ["airflow_provider_hubassoc.operators.archive"]}
+            {
+                "integration-name": "HubSpot",
+                "python-modules": [
+                    "airflow_provider_hubassoc.operators.archive",
+                    "airflow_provider_hubassoc.operators.restore",
+                ],
+            }
         ],
         "sensors": [
             {

@@ -52,6 +52,7 @@ def hubspot_association_cleanup() -> None:
         on_error="threshold",  # a contact deleted in HubSpot since the snapshot is reported, not fatal
         max_error_ratio=0.05,
         report_path=REPORT_PATH,
+        snapshot=True,  # record what is removed: hubspot_undo_cleanup re-creates it from the report
     )
 
     confirm = HubSpotBatchStatusSensor(

@@ -25,6 +25,7 @@ EXAMPLE_DAG_IDS = {
     "hubspot_label_cleanup",
     "hubspot_cleanup_fanout",
     "hubspot_warehouse_cleanup",  # run in tests/e2e/test_warehouse_example.py
+    "hubspot_undo_cleanup",  # run in tests/e2e/test_undo_example.py
 }
 
 pytestmark = pytest.mark.e2e

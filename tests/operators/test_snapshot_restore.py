@@ -1,4 +1,4 @@
-"""Snapshot (archive operators' `snapshot=True`) and HubSpotRestoreAssociationsOperator, against the simulator."""
+"""Snapshot (the archive operators' `snapshot=True`) and the restore operator, against the simulator."""
 
 from __future__ import annotations
 

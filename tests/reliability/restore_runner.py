@@ -27,7 +27,9 @@ def build(mode: str, request: dict[str, Any]) -> Any:
         return HubSpotRestoreAssociationsOperator(
             report_path=request["report"], restore_report_path=request["restore_report"], **common
         )
-    operator = HubSpotArchiveAssociationLabelsOperator if mode == "labels" else HubSpotArchiveAssociationsOperator
+    operator = (
+        HubSpotArchiveAssociationLabelsOperator if mode == "labels" else HubSpotArchiveAssociationsOperator
+    )
     return operator(
         from_object_type="contacts",
         to_object_type="companies",

@@ -56,7 +56,9 @@ def requests_to(sim: Simulator, endpoint: str) -> int:
 
 def run_and_kill(sim: Simulator, mode: str, request: dict[str, Any], tmp_path: Path, after: int) -> None:
     """Start the operator in a subprocess; SIGKILL it once `after` more write requests arrived."""
-    endpoint = "batch_create" if mode == "restore" else ("labels_archive" if mode == "labels" else "batch_archive")
+    endpoint = (
+        "batch_create" if mode == "restore" else ("labels_archive" if mode == "labels" else "batch_archive")
+    )
     request_file = tmp_path / f"{mode}-request.json"
     request_file.write_text(json.dumps(request))
     start = requests_to(sim, endpoint)
