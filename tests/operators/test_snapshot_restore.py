@@ -57,27 +57,32 @@ def test_snapshot_needs_a_report_path() -> None:
         batch_op([(1, 1001)], snapshot=True)
 
 
-def test_snapshot_records_every_type_before_its_chunk_is_sent(make_sim: MakeSim, tmp_path: Path) -> None:
+def recorded(line: dict[str, Any]) -> set[tuple[str, int]]:
+    return {(x["category"], x["typeId"]) for x in line["types"]}
+
+
+def test_snapshot_records_every_type_and_absent_pairs(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim(mixed_label_state(6, 8))
     before, _ = both_directions(sim)
     report = tmp_path / "archive.jsonl"
     archive_with_snapshot(sim, report, on_error="ignore")
 
-    found = lines(report)
-    snapshots = {(s["fromId"], s["toId"]): s for s in found if s["kind"] == KIND_SNAPSHOT}
+    snapshots = {(s["fromId"], s["toId"]): s for s in lines(report, KIND_SNAPSHOT)}
     assert len(snapshots) == len(TARGETS) + len(MISSING)
-    for (f, t), line in snapshots.items():
-        held = before.get((f, t), frozenset())
-        assert {(x["category"], x["typeId"]) for x in line["types"]} == set(held)
-        assert line.get("absent", False) is (not held)
+    assert {k: recorded(s) for k, s in snapshots.items()} == {k: set(before.get(k, ())) for k in snapshots}
+    assert {k for k, s in snapshots.items() if s.get("absent")} == {k for k in snapshots if k not in before}
     boss = next(x for s in snapshots.values() for x in s["types"] if x["typeId"] == BOSS[1])
     assert boss == {"category": "USER_DEFINED", "typeId": 36, "label": "Decision maker"}
-    # Each pair's snapshot line comes before its chunk's line: written before the request.
-    first_chunk = next(i for i, line in enumerate(found) if line["kind"] == "chunk")
-    last_snapshot = max(i for i, line in enumerate(found) if line["kind"] == KIND_SNAPSHOT)
-    assert last_snapshot < first_chunk
     # One read for the whole run: 7 from ids, far under the 1,000 a read takes.
     assert sim.counters()["by_endpoint"].get("batch_read") == 1
+
+
+def test_snapshot_is_written_before_its_chunk_is_sent(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(mixed_label_state(6, 8))
+    report = tmp_path / "archive.jsonl"
+    archive_with_snapshot(sim, report, on_error="ignore")
+    kinds = [line["kind"] for line in lines(report)]
+    assert max(i for i, kind in enumerate(kinds) if kind == KIND_SNAPSHOT) < kinds.index("chunk")
 
 
 def test_snapshot_reads_stay_a_small_share_of_requests(make_sim: MakeSim, tmp_path: Path) -> None:
@@ -98,11 +103,11 @@ def test_label_snapshot_records_only_the_requested_labels_that_existed(
     before, _ = both_directions(sim)
     report = tmp_path / "labels.jsonl"
     archive_with_snapshot(sim, report, labels=True)
-    for line in lines(report, KIND_SNAPSHOT):
-        held = before[(line["fromId"], line["toId"])]
-        expected = {BOSS} & set(held)
-        assert {(x["category"], x["typeId"]) for x in line["types"]} == expected
-        assert line.get("absent", False) is (not expected)
+    snapshots = {(s["fromId"], s["toId"]): s for s in lines(report, KIND_SNAPSHOT)}
+    assert {k: recorded(s) for k, s in snapshots.items()} == {k: {BOSS} & before[k] for k in snapshots}
+    assert {k for k, s in snapshots.items() if s.get("absent")} == {
+        k for k in snapshots if BOSS not in before[k]
+    }
 
 
 def test_dry_run_takes_no_snapshot(make_sim: MakeSim, tmp_path: Path) -> None:
@@ -205,3 +210,33 @@ def test_primary_is_restored_with_its_category(make_sim: MakeSim, tmp_path: Path
     batch_op([list(with_primary)], report_path=str(report), snapshot=True).execute({})
     restore_op(report).execute({})
     assert sim.state.labels_of(FT, with_primary[0], TT, with_primary[1]) == set(seed[with_primary])
+
+
+# -- the client's batch create -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["2026-03", "v4"])
+@pytest.mark.parametrize("create_reply", ["201", "200"])
+def test_create_associations_accepts_201_200_and_207(
+    simulator_factory: Callable[..., Simulator], version: str, create_reply: str
+) -> None:
+    from airflow_provider_hubassoc.client.api import HubSpotClient
+    from airflow_provider_hubassoc.client.auth import StaticTokenProvider
+    from airflow_provider_hubassoc.models.associations import AssociationType, Pair
+    from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorConfig
+
+    sim = simulator_factory(SimulatorConfig(create_replies={version: create_reply}), mixed_label_state(2, 2))
+    client = HubSpotClient(sim.url, token_provider=StaticTokenProvider(DEFAULT_TOKEN), api_version=version)
+    boss = (AssociationType(category="USER_DEFINED", type_id=36),)
+    result = client.create_associations(FT, TT, [Pair("1", "1002", boss)])
+    assert result.http_status == int(create_reply)
+    assert result.batch is not None
+    assert result.batch.results[0]["labels"] == ["Decision maker"]
+    assert BOSS in sim.state.labels_of(FT, "1", TT, "1002")
+
+    partial = client.create_associations(FT, TT, [Pair("1", "1001", boss), Pair("77", "1001", boss)])
+    assert partial.http_status == 207
+    assert partial.batch is not None
+    assert partial.batch.errors[0].context["fromObjectId"] == ["77"]
+    with pytest.raises(ValueError, match="create_associations pair 0 must be a Pair with its types"):
+        client.create_associations(FT, TT, [Pair("1", "1001")])
