@@ -42,10 +42,11 @@ bench: install
 bench-large: install
 	$(BIN)/python bench/run_bench.py --sizes 10000 100000 1000000
 
-# One venv per supported minor, rebuilt only when its lock or pyproject.toml changes.
+# One venv per supported minor, rebuilt only when its lock or pyproject.toml changes. Under
+# `make -j` the installs take turns (flock): each writes the shared *.egg-info of `-e .`.
 .venv-af%/.installed: pyproject.toml constraints/airflow-%.txt
 	test -x .venv-af$*/bin/python || $(PYTHON) -m venv .venv-af$*
-	.venv-af$*/bin/python -m pip install $(PIP_QUIET) -c constraints/airflow-$*.txt -e '.[test,lint]'
+	flock .venv-install.lock .venv-af$*/bin/python -m pip install $(PIP_QUIET) -c constraints/airflow-$*.txt -e '.[test,lint]'
 	touch $@
 
 # The whole suite on each minor in MATRIX, one `test-af<minor>` target each: `make -k` goes on
