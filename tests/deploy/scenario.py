@@ -12,6 +12,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
 from tests.deploy.airflow_api import AirflowApi, RunRef
@@ -28,6 +29,8 @@ from tests.deploy.simulators import (
 )
 
 EXAMPLE_DATA = REPO / "dags_examples" / "data"
+# Examples that undo another run's work: triggered by the tests once the clean-ups finished.
+UNDO_DAG = "hubspot_undo_cleanup"
 DEFERRABLE_DAG = "hubassoc_deploy_sensor_deferrable"
 RESCHEDULE_DAG = "hubassoc_deploy_sensor_reschedule"
 LOGICAL_DATE = "2026-11-20T00:00:00Z"
@@ -58,9 +61,18 @@ def launch_runs(api: AirflowApi, sims: Simulators, root: Path, example_files: li
     launch.label_removals = read_label_removals(label_ids(sims.examples_before))
     _trigger_sensor_runs(api, sims, root, launch)
     for dag_id in launch.example_dag_ids:
-        launch.runs[dag_id] = [api.trigger(dag_id, LOGICAL_DATE), api.trigger(dag_id, None)]
+        if dag_id != UNDO_DAG:
+            trigger_both_kinds(launch, api, dag_id)
     launch.watcher.watch(run for runs in launch.runs.values() for run in runs)
     return launch
+
+
+def trigger_both_kinds(
+    launch: Launch, api: AirflowApi, dag_id: str, conf: dict[str, Any] | None = None
+) -> None:
+    """One run with a logical date, one without; both watched."""
+    launch.runs[dag_id] = [api.trigger(dag_id, LOGICAL_DATE, conf), api.trigger(dag_id, None, conf)]
+    launch.watcher.watch(launch.runs[dag_id])
 
 
 def dag_ids_of(files: list[Path]) -> list[str]:

@@ -23,7 +23,7 @@ from tests.deploy.airflow_api import AirflowApi, RunRef
 from tests.deploy.browser import AirflowUi
 from tests.deploy.deployment import Deployment
 from tests.deploy.run_watch import RunRecord, wait_all
-from tests.deploy.scenario import DEFERRABLE_DAG, POOL, RESCHEDULE_DAG, Launch
+from tests.deploy.scenario import DEFERRABLE_DAG, POOL, RESCHEDULE_DAG, UNDO_DAG, Launch, trigger_both_kinds
 from tests.deploy.simulators import Simulators, expected_state
 
 # The first test also waits for the deployment to start (about a minute on 2 busy cores).
@@ -110,10 +110,15 @@ def test_every_example_dag_succeeds_with_and_without_logical_date(
         launch.example_dag_ids
     )
     for dag_id in launch.example_dag_ids:
-        records = finished(launch, dag_id)
-        assert_all_succeeded(records, deployment)
-        logical_dates = [api.call("GET", run.path)["logical_date"] for run in records]
-        assert [date is None for date in logical_dates] == [False, True], (dag_id, logical_dates)
+        if dag_id != UNDO_DAG:  # the undo test runs it, on a clean-up's report
+            assert_succeeded_both_kinds(launch, api, deployment, dag_id)
+
+
+def assert_succeeded_both_kinds(launch: Launch, api: AirflowApi, deployment: Deployment, dag_id: str) -> None:
+    records = finished(launch, dag_id)
+    assert_all_succeeded(records, deployment)
+    logical_dates = [api.call("GET", run.path)["logical_date"] for run in records]
+    assert [date is None for date in logical_dates] == [False, True], (dag_id, logical_dates)
 
 
 def test_association_cleanup_summaries(launch: Launch, api: AirflowApi) -> None:
@@ -149,7 +154,7 @@ def test_fanout_ran_through_the_pool_and_judged_the_whole_cleanup(launch: Launch
 def test_examples_removed_exactly_the_asked_associations(
     launch: Launch, simulators: Simulators, deploy_root: Path
 ) -> None:
-    for dag_id in launch.example_dag_ids:
+    for dag_id in set(launch.example_dag_ids) - {UNDO_DAG}:
         finished(launch, dag_id)
     expected = expected_state(
         simulators.examples_before,
@@ -158,6 +163,55 @@ def test_examples_removed_exactly_the_asked_associations(
         labels_archived=launch.label_removals,
     )
     assert simulators.examples.admin("state") == expected
+
+
+def test_undo_example_restores_only_what_a_cleanup_removed(
+    launch: Launch, api: AirflowApi, deployment: Deployment, simulators: Simulators, deploy_root: Path
+) -> None:
+    """After every clean-up finished: undo the nightly clean-up's first run from its report.
+
+    Four examples race over the same stale pairs, so which run's snapshot holds them varies; what
+    must hold is that the undo re-creates nothing but stale pairs, each exactly as it was.
+    """
+    if UNDO_DAG not in launch.example_dag_ids:
+        pytest.fail(f"{UNDO_DAG} is gone from dags_examples: update tests/deploy/scenario.py")
+    for dag_id in set(launch.example_dag_ids) - {UNDO_DAG}:
+        finished(launch, dag_id)
+    first = launch.runs["hubspot_association_cleanup"][0]
+    report = api.xcom(first, "archive_stale_associations")["reportPath"]
+    trigger_both_kinds(launch, api, UNDO_DAG, {"report_path": report})
+    assert_succeeded_both_kinds(launch, api, deployment, UNDO_DAG)
+
+    cleaned = expected_state(  # what the clean-ups left, as the test above checked
+        simulators.examples_before,
+        deploy_root / "expected-examples.json",
+        archived=launch.stale_pairs,
+        labels_archived=launch.label_removals,
+    )
+    before, after = simulators.examples_before, simulators.examples.admin("state")
+    assert (after["records"], after["labels"]) == (before["records"], before["labels"])
+    stale = set(launch.stale_pairs)
+
+    def is_stale(edge: EdgeKey) -> bool:
+        return (edge[1], edge[3]) in stale or (edge[3], edge[1]) in stale
+
+    original, now, left = edges_of(before), edges_of(after), edges_of(cleaned)
+    assert {k: v for k, v in now.items() if not is_stale(k)} == left  # nothing else touched
+    restored = {k: v for k, v in now.items() if is_stale(k)}
+    assert all(original[k] == types for k, types in restored.items()), "a pair came back different"
+
+
+EdgeKey = tuple[str, str, str, str]
+
+
+def edges_of(snapshot: dict[str, Any]) -> dict[EdgeKey, frozenset[tuple[str, int]]]:
+    """(fromType, fromId, toType, toId) -> the edge's label types, from a simulator snapshot."""
+    return {
+        (e["fromObjectType"], e["fromId"], e["toObjectType"], e["toId"]): frozenset(
+            (t["category"], t["typeId"]) for t in e["types"]
+        )
+        for e in snapshot["associations"]
+    }
 
 
 # -- the status sensor, deferrable and in reschedule mode, against delayed visibility ------------
