@@ -22,7 +22,7 @@ def build(mode: str, request: dict[str, Any]) -> Any:
     )
     from airflow_provider_hubassoc.operators.restore import HubSpotRestoreAssociationsOperator
 
-    common = {"task_id": mode, "batch_size": 100, "max_concurrency": 1, "on_error": "ignore"}
+    common: dict[str, Any] = {"task_id": mode, "batch_size": 100, "max_concurrency": 1, "on_error": "ignore"}
     if mode == "restore":
         return HubSpotRestoreAssociationsOperator(
             report_path=request["report"], restore_report_path=request["restore_report"], **common
