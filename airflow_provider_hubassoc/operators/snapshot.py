@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Held = dict[str, list["AssociationLabel"]]  # to id -> the types linking it
+# Chunks held per read: bounds memory when a few from records have very many pairs.
+MAX_CHUNKS_PER_READ = 50
 
 
 def unlabeled_type_id(from_type: str, to_type: str) -> int | None:
@@ -87,10 +89,11 @@ class Snapshotter:
         to_type: str,
         *,
         max_from_ids: int = READ_BATCH_LIMIT,
+        max_chunks: int = MAX_CHUNKS_PER_READ,
     ) -> None:
         self.client, self.report, self.stop = client, report, stop
         self.from_type, self.to_type = from_type, to_type
-        self.max_from_ids = max_from_ids
+        self.max_from_ids, self.max_chunks = max_from_ids, max_chunks
         self.unlabeled = unlabeled_type_id(from_type, to_type)
         self.reads = 0
 
@@ -100,7 +103,7 @@ class Snapshotter:
         from_ids: set[str] = set()
         for chunk in chunks:
             ids = set(chunk.from_ids())
-            if group and len(from_ids | ids) > self.max_from_ids:
+            if group and (len(from_ids | ids) > self.max_from_ids or len(group) >= self.max_chunks):
                 yield from self._recorded(group)
                 group, from_ids = [], set()
             group.append(chunk)

@@ -239,3 +239,61 @@ def test_create_associations_accepts_201_200_and_207(
     assert partial.batch.errors[0].context["fromObjectId"] == ["77"]
     with pytest.raises(ValueError, match="create_associations pair 0 must be a Pair with its types"):
         client.create_associations(FT, TT, [Pair("1", "1001")])
+
+
+# -- grouping reads (no server) ----------------------------------------------------------------------
+
+
+class _CountingReader:
+    def __init__(self) -> None:
+        self.reads: list[int] = []
+
+    def read_associations(self, from_type: str, to_type: str, ids: list[str]) -> Any:
+        from airflow_provider_hubassoc.models.responses import AssociationReadResult
+
+        self.reads.append(len(ids))
+        return AssociationReadResult(associations={i: [] for i in ids})
+
+
+class _Report:
+    write_error = None
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self.syncs = 0
+
+    def write(self, line: dict[str, Any]) -> None:
+        self.lines.append(line)
+
+    def sync(self) -> None:
+        self.syncs += 1
+
+
+@pytest.mark.parametrize(
+    ("from_ids", "expected_reads"),
+    [
+        (lambda i: str(i), [1000, 1000, 500]),  # distinct from ids: at most 1,000 a read
+        (lambda i: "7", [1, 1, 1]),  # one from record: at most 50 chunks a read
+    ],
+    ids=["distinct", "one-record"],
+)
+def test_snapshot_reads_are_grouped_by_from_ids_and_chunks(
+    from_ids: Callable[[int], str], expected_reads: list[int]
+) -> None:
+    from airflow_provider_hubassoc.models.associations import Pair
+    from airflow_provider_hubassoc.operators.chunking import Chunk
+    from airflow_provider_hubassoc.operators.runner import StopSignal
+    from airflow_provider_hubassoc.operators.snapshot import Snapshotter
+
+    pairs = [
+        Pair(from_ids(i), str(100_000 + i)) for i in range(2500 if expected_reads[0] == 1000 else 12_000)
+    ]
+    chunks = [Chunk(n, pairs[n * 100 : (n + 1) * 100]) for n in range(len(pairs) // 100)]
+    reader, report = _CountingReader(), _Report()
+    snapshotter = Snapshotter(reader, report, StopSignal(), FT, TT)  # type: ignore[arg-type]
+    sent = list(snapshotter.ahead(iter(chunks)))
+    assert sent == chunks
+    assert reader.reads == expected_reads
+    assert len(report.lines) == len(pairs)
+    assert all(line["absent"] for line in report.lines)
+    assert report.syncs == len(expected_reads)
