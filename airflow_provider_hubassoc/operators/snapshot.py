@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_hubassoc.client.errors import HubSpotError
@@ -25,7 +26,11 @@ from airflow_provider_hubassoc.operators.chunking import Chunk
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.client.api import HubSpotClient
-    from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationLabel
+    from airflow_provider_hubassoc.models.responses import (
+        AssociatedRecord,
+        AssociationLabel,
+        AssociationReadResult,
+    )
     from airflow_provider_hubassoc.operators.report import ReportFile
     from airflow_provider_hubassoc.operators.runner import StopSignal
 
@@ -98,32 +103,54 @@ class Snapshotter:
         self.reads = 0
 
     def ahead(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
-        """`chunks`, each yielded only once its pairs' snapshot lines are on disk."""
+        """`chunks`, each yielded only once its pairs' snapshot lines are on disk.
+
+        The next group's read runs on a helper thread while this group's chunks are sent, so the
+        reads cost request slots, not pauses; the lines are written here, on the caller's thread,
+        which also writes the rest of the report.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubassoc-snapshot") as pool:
+            waiting: tuple[list[Chunk], Future[AssociationReadResult] | None] | None = None
+            for group in self._groups(chunks):
+                read = None if self.stop.is_set() else pool.submit(self._read, group)
+                if waiting is not None:
+                    yield from self._recorded(*waiting)
+                waiting = (group, read)
+            if waiting is not None:
+                yield from self._recorded(*waiting)
+
+    def _groups(self, chunks: Iterator[Chunk]) -> Iterator[list[Chunk]]:
+        """Consecutive chunks, at most `max_from_ids` distinct from ids and `max_chunks` a group."""
         group: list[Chunk] = []
         from_ids: set[str] = set()
         for chunk in chunks:
             ids = set(chunk.from_ids())
             if group and (len(from_ids | ids) > self.max_from_ids or len(group) >= self.max_chunks):
-                yield from self._recorded(group)
+                yield group
                 group, from_ids = [], set()
             group.append(chunk)
             from_ids |= ids
-        yield from self._recorded(group)
+        if group:
+            yield group
 
-    def _recorded(self, group: list[Chunk]) -> Iterator[Chunk]:
-        if group and not self.stop.is_set():
-            self._record(group)
+    def _read(self, group: list[Chunk]) -> AssociationReadResult:
+        ids = list(dict.fromkeys(i for chunk in group for i in chunk.from_ids()))
+        return self.client.read_associations(self.from_type, self.to_type, ids)
+
+    def _recorded(self, group: list[Chunk], read: Future[AssociationReadResult] | None) -> Iterator[Chunk]:
+        """The group's chunks, after its lines are written (after a stop, unread: not sent)."""
+        if read is not None and not self.stop.is_set():
+            self._record(group, read)
         yield from group
 
-    def _record(self, group: list[Chunk]) -> None:
-        ids = list(dict.fromkeys(i for chunk in group for i in chunk.from_ids()))
+    def _record(self, group: list[Chunk], read: Future[AssociationReadResult]) -> None:
         try:
-            read = self.client.read_associations(self.from_type, self.to_type, ids)
+            result = read.result()
         except HubSpotError as err:
             self.stop.set(f"the snapshot read failed ({type(err).__name__}): nothing more is archived", err)
             return
         self.reads += 1
-        indexes = {from_id: _index(records) for from_id, records in read.associations.items()}
+        indexes = {from_id: _index(records) for from_id, records in result.associations.items()}
         for chunk in group:
             for pair in chunk.pairs:
                 held = indexes.get(pair.from_id, {}).get(pair.to_id, [])
