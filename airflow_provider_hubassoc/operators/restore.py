@@ -10,6 +10,7 @@ attempt had already removed, the earlier snapshot (carried first into the report
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,8 +46,12 @@ class RestorePlan:
         restorable = {CONFIRMED, ACCEPTED, DONE_EARLIER, IN_DOUBT}
         for key, types in self.snapshots.items():
             if types and keep(key) and self.statuses.get(key, IN_DOUBT) in restorable:
-                wire = [{"category": t.category.value, "typeId": t.type_id} for t in types]
-                yield {"from_id": key[0], "to_id": key[1], "types": wire}
+                # "CATEGORY:id" text: the input edge parses each distinct one once (cached)
+                yield {
+                    "from_id": key[0],
+                    "to_id": key[1],
+                    "types": [f"{t.category.value}:{t.type_id}" for t in types],
+                }
 
 
 def read_plan(path: str) -> RestorePlan:
@@ -61,6 +66,7 @@ def read_plan(path: str) -> RestorePlan:
     )
 
     plan = RestorePlan(path)
+    parsed: dict[str, tuple[AssociationType, ...]] = {}  # a run has few distinct type sets: parse each once
     for line in iter_report_objects(path, (KIND_HEADER, KIND_PAIR, KIND_SNAPSHOT)):
         kind = line["kind"]
         if kind == KIND_HEADER:
@@ -70,7 +76,10 @@ def read_plan(path: str) -> RestorePlan:
         if kind == KIND_PAIR:
             plan.statuses[key] = pair_status(line)
         elif key not in plan.snapshots:
-            plan.snapshots[key] = snapshot_types(line, f"report {path!r}, snapshot of {key[0]}->{key[1]}")
+            raw = json.dumps(line.get("types"), sort_keys=True)
+            if raw not in parsed:
+                parsed[raw] = snapshot_types(line, f"report {path!r}, snapshot of {key[0]}->{key[1]}")
+            plan.snapshots[key] = parsed[raw]
     return plan
 
 
