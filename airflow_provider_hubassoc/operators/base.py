@@ -221,6 +221,8 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         from airflow_provider_hubassoc.models.report import KIND_HEADER
         from airflow_provider_hubassoc.operators.report import ReportError, ReportFile, RunIdentity
 
+        if self.snapshot and not self.report_path:  # e.g. a template that rendered empty
+            self._refuse(ValueError("snapshot=True needs report_path: the snapshot is written to the report"))
         if not self.report_path:
             return None
         header = {

@@ -52,9 +52,15 @@ def archive_with_snapshot(sim: Simulator, report: Path, *, labels: bool = False,
 # -- snapshot ----------------------------------------------------------------------------------------
 
 
-def test_snapshot_needs_a_report_path() -> None:
+def test_snapshot_needs_a_report_path(make_sim: MakeSim) -> None:
     with pytest.raises(ValueError, match="snapshot=True needs report_path"):
         batch_op([(1, 1001)], snapshot=True)
+    sim = make_sim(mixed_label_state(2, 2))
+    rendered_empty = batch_op([(1, 1001)], snapshot=True, report_path="{{ params.missing }}")
+    rendered_empty.report_path = ""  # as the template renders it
+    with pytest.raises(AirflowFailException, match="snapshot=True needs report_path"):
+        rendered_empty.execute({})
+    assert sim.counters()["requests"] == 0
 
 
 def recorded(line: dict[str, Any]) -> set[tuple[str, int]]:
