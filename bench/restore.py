@@ -168,7 +168,8 @@ def run(n: int, docs: bool) -> int:
         first, second = workdir / "first.csv", workdir / "second.csv"
         write_pairs(first, 0, n)
         write_pairs(second, n, n)
-        with SimProcess(seed, settings, workdir, 2 * n) as sim:
+        sim = SimProcess(seed, settings, workdir, 2 * n)
+        with sim:
             results = [
                 measure("snapshot off", sim, workdir, first, workdir / "off.jsonl", settings.rate_limit),
                 measure("snapshot on", sim, workdir, second, workdir / "on.jsonl", settings.rate_limit),

@@ -69,6 +69,7 @@ class BaseHubSpotArchiveOperator(BaseOperator):
 
     operation: ClassVar[Operation]
     with_labels: ClassVar[bool]
+    progress_verb: ClassVar[str] = "archived"  # progress lines: "archived 500/1000 pairs ..."
 
     def __init__(
         self,

@@ -156,6 +156,7 @@ class HubSpotRestoreAssociationsOperator(BaseHubSpotArchiveOperator):
     )
     operation: ClassVar[Operation] = "batch_create"
     with_labels: ClassVar[bool] = True
+    progress_verb: ClassVar[str] = "restored"
     ui_color = "#7fc97f"
 
     def __init__(

@@ -289,7 +289,7 @@ class ArchiveRun:
         self.summary.totals.requested = store.pair_count
         self.summary.totals.duplicates = store.duplicates
         self.builder = SummaryBuilder(self.summary)
-        verb = "checked" if op.is_dry_run else "archived"
+        verb = "checked" if op.is_dry_run else op.progress_verb
         self.progress = Progress(store.pair_count, verb=verb, interval=op.progress_interval, clock=self.clock)
         self.breaker = CircuitBreaker(
             store.pair_count,

@@ -145,6 +145,17 @@ def test_restore_gives_back_exactly_what_was_removed(
     assert value["operation"] == "batch_create"
 
 
+def test_restore_progress_says_restored(
+    make_sim: MakeSim, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = make_sim(mixed_label_state(6, 8))
+    report = tmp_path / "archive.jsonl"
+    archive_with_snapshot(sim, report, on_error="ignore")
+    with caplog.at_level("INFO"):
+        restore_op(report).execute({})
+    assert f"restored {len(TARGETS)}/{len(TARGETS)} pairs (100.0%)" in caplog.text
+
+
 def test_restore_a_subset_by_from_ids_or_pairs(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim(mixed_label_state(6, 8))
     seed, _ = both_directions(sim)
