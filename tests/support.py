@@ -357,7 +357,7 @@ def error_body(category: str, message: str = "boom", **extra: Any) -> dict[str, 
 
 
 def fake_clock_client(clock: FakeClock, **kwargs: Any) -> Any:
-    """A client on `clock` (no jitter, so waits are exact); `max_attempts`/`total_timeout_s` set the retries."""
+    """A client on `clock` (no jitter: waits are exact); `max_attempts`/`total_timeout_s` set retries."""
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.client.auth import StaticTokenProvider
     from airflow_provider_hubassoc.client.governor import RateGovernor
