@@ -90,3 +90,14 @@ def parse_result(stdout: str) -> dict[str, Any]:
             value: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
             return value
     raise RuntimeError("the benchmark child printed no result line:\n" + stdout[-2000:])
+
+
+def write_docs_section(docs: Path, begin: str, end: str, text: str) -> None:
+    """Replace the part of `docs` between the `begin` and `end` markers (or append it), keeping the rest."""
+    current = docs.read_text(encoding="utf-8") if docs.exists() else ""
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        updated = head + text + rest.split(end, 1)[1]
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text + "\n"
+    docs.write_text(updated, encoding="utf-8")

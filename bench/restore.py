@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import FROM_TYPE, TO_TYPE, emit, pair_ids, parse_result, write_workload  # noqa: E402
+from bench.common import FROM_TYPE, TO_TYPE, emit, pair_ids, parse_result, write_docs_section, write_workload  # noqa: E402
 from bench.sim_process import SimProcess, SimSettings  # noqa: E402
 
 WINDOW_S = 10.0
@@ -150,13 +150,7 @@ per-pair report written. Re-run: `.venv/bin/python bench/restore.py` (rewrites t
 
 
 def write_docs(text: str) -> None:
-    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        updated = head + text + rest.split(END, 1)[1]
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOCS.write_text(updated, encoding="utf-8")
+    write_docs_section(DOCS, BEGIN, END, text)
     print(f"wrote the restore section of {DOCS}")
 
 

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import TO_ID_OFFSET, emit, pair_ids, parse_result, rss_kb  # noqa: E402
+from bench.common import TO_ID_OFFSET, emit, pair_ids, parse_result, rss_kb, write_docs_section  # noqa: E402
 
 CEILING = 190 * 100 / 10.0  # pairs/s: bench/run_bench.py's Professional-like simulator
 CONN_ID = "bench_warehouse"
@@ -161,13 +161,7 @@ def verdicts(results: list[dict[str, Any]]) -> str:
 
 
 def write_docs(text: str) -> None:
-    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        updated = head + text + rest.split(END, 1)[1]
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOCS.write_text(updated, encoding="utf-8")
+    write_docs_section(DOCS, BEGIN, END, text)
     print(f"wrote the SQL source section of {DOCS}")
 
 
