@@ -7,6 +7,7 @@ teardown, whether the tests passed or not.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,12 +63,19 @@ def deployment(deploy_root: Path) -> Iterator[Deployment]:
         "HUBSPOT_WAREHOUSE_DB": str(warehouse_db(deploy_root)),
     }
     deployment = Deployment(root=deploy_root, dag_files=DAG_FILES, extra_env=report_dirs)
+    # A SIGTERM (CI's or `timeout`'s) must still reach the teardowns that stop the processes.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         deployment.prepare()
         deployment.start()
         yield deployment
     finally:
         deployment.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
@@ -76,9 +84,11 @@ def api(deployment: Deployment) -> AirflowApi:
 
 
 @pytest.fixture(scope="session")
-def launch(api: AirflowApi, simulators: Simulators, deploy_root: Path) -> Iterator[Launch]:
+def launch(
+    api: AirflowApi, deployment: Deployment, simulators: Simulators, deploy_root: Path
+) -> Iterator[Launch]:
     """Connections, pool, and every run of the test, triggered at once and watched in the background."""
-    launched = launch_runs(api, simulators, deploy_root, EXAMPLE_FILES)
+    launched = launch_runs(api, simulators, deploy_root, EXAMPLE_FILES, deployment.assert_running)
     try:
         yield launched
     finally:

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+REPO = Path(__file__).resolve().parents[2]
 HEALTH_PATH = "/api/v2/monitor/health"
 ADMIN_USER = "admin"
 
@@ -104,6 +105,8 @@ class Deployment:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "tests.deploy.sqlite_settings.CONNECT_ARGS",
+            "PYTHONPATH": str(REPO),  # for the connect arguments above
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__BASE_URL": self.url,

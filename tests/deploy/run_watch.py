@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +37,9 @@ class RunRecord:
 class RunWatcher:
     """`watch(run)` then `wait(run)`; `stop()` ends the polling thread."""
 
-    def __init__(self, api: AirflowApi, poll_s: float = 1.0) -> None:
+    def __init__(self, api: AirflowApi, alive: Callable[[], None], poll_s: float = 1.0) -> None:
         self.api = api
+        self.alive = alive  # raises when a component of the deployment died: no point waiting on
         self.poll_s = poll_s
         self.records: dict[RunRef, RunRecord] = {}
         self.error: BaseException | None = None
@@ -54,7 +55,11 @@ class RunWatcher:
 
     def wait(self, run: RunRef, timeout_s: float) -> RunRecord:
         record = self.records[run]
-        if not record.finished.wait(timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while not record.finished.wait(min(5.0, max(deadline - time.monotonic(), 0.0))):
+            self.alive()
+            if time.monotonic() < deadline:
+                continue
             last_error = f"; last polling error: {self.error!r}" if self.error else ""
             raise AssertionError(
                 f"{run} not finished after {timeout_s:.0f} s: {record.final_states()}{last_error}"

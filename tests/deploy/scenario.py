@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,12 @@ class Launch:
     reschedule_pairs: list[Pair] = field(default_factory=list)
 
 
-def launch_runs(api: AirflowApi, sims: Simulators, root: Path, example_files: list[Path]) -> Launch:
+def launch_runs(
+    api: AirflowApi, sims: Simulators, root: Path, example_files: list[Path], alive: Callable[[], None]
+) -> Launch:
     create_connections(api, sims, root)
     api.create_pool(POOL, POOL_SLOTS)
-    launch = Launch(watcher=RunWatcher(AirflowApi(api.base_url, api.username, api.password)))
+    launch = Launch(watcher=RunWatcher(AirflowApi(api.base_url, api.username, api.password), alive))
     launch.example_dag_ids = dag_ids_of(example_files)
     api.wait_for_dags([*launch.example_dag_ids, DEFERRABLE_DAG, RESCHEDULE_DAG])
     launch.stale_pairs = read_stale_pairs()
