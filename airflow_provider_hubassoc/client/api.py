@@ -29,6 +29,7 @@ from airflow_provider_hubassoc.client.errors import (
     HubSpotNotFoundError,
     HubSpotRateLimitError,
     HubSpotTransportError,
+    may_hold_secret,
     redact,
     redact_json,
 )
@@ -177,11 +178,13 @@ def _decode(reply: Reply, token: str) -> Any | None:
     if reply.status == 204 or not reply.content.strip():
         return None
     try:
-        return redact_json(json.loads(reply.content), token)
+        text = reply.content.decode("utf-8")
+        data = json.loads(text)
     except ValueError:
         raise HubSpotTransportError(
             f"got an unreadable {reply.status} reply (not JSON)", status=reply.status
         ) from None
+    return redact_json(data, token) if may_hold_secret(text, token) else data
 
 
 def _waits_out_a_busy_account(error: BaseException) -> bool:

@@ -27,6 +27,17 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
+def may_hold_secret(raw: str, *secrets: str | None) -> bool:
+    """Whether JSON text could hold a secret once decoded: literally, URL-encoded, or behind escapes.
+
+    Without a backslash, decoding changes no string, so a secret absent from the raw text is absent
+    from every decoded string: the reply need not be walked (most replies, and the big ones).
+    """
+    if "\\" in raw:
+        return True
+    return any(s and (s in raw or quote(s, safe="") in raw) for s in secrets)
+
+
 def redact_json(value: Any, *secrets: str | None) -> Any:
     """`value` (parsed JSON) with every string in it, keys included, redacted."""
     if isinstance(value, str):
