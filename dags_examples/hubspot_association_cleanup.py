@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.providers.common.compat.sdk import dag, task
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSensor

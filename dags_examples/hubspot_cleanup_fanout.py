@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import ObjectStoragePath, dag, task
+from airflow.providers.common.compat.sdk import ObjectStoragePath, dag, task
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 
@@ -64,7 +64,8 @@ def hubspot_cleanup_fanout() -> None:
         handles = [path.open("w") for path in paths]
         try:
             with storage_path(str(params["pairs_file"])).open(newline="") as source:
-                for row in csv.DictReader(source):
+                # readline: Airflow 2.11's object-storage file cannot be iterated line by line.
+                for row in csv.DictReader(iter(source.readline, "")):
                     # Partition by `from` record so each record's pairs are grouped in one task.
                     handles[int(row["from_id"]) % count].write(
                         json.dumps({"from_id": row["from_id"], "to_id": row["to_id"]}) + "\n"

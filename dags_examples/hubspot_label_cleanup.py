@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import dag
+from airflow.providers.common.compat.sdk import dag
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationLabelsOperator
 from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSensor

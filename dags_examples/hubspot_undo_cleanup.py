@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import Param, dag
+from airflow.providers.common.compat.sdk import Param, dag
 
 from airflow_provider_hubassoc.operators.restore import HubSpotRestoreAssociationsOperator
 

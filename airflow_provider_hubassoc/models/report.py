@@ -144,7 +144,8 @@ def _iter_objects(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """`(line number, object)` of each JSON object line; lines that do not parse are skipped."""
     try:
         with _open(path) as handle:
-            for number, line in enumerate(handle, start=1):
+            # readline, not iteration: Airflow 2.11's object-storage handle cannot be iterated.
+            for number, line in enumerate(iter(handle.readline, ""), start=1):
                 obj = _json_object(line)
                 if obj is not None:
                     yield number, obj

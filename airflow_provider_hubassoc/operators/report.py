@@ -126,7 +126,8 @@ def _exists(location: str) -> bool:
 def iter_lines(location: str) -> Iterator[dict[str, Any]]:
     """The report's JSON objects; a torn last line (crash mid-write) is ignored."""
     with _open(location, "r") as handle:
-        for line in handle:
+        # readline, not iteration: Airflow 2.11's object-storage handle cannot be iterated.
+        for line in iter(handle.readline, ""):
             with contextlib.suppress(json.JSONDecodeError):
                 obj = json.loads(line)
                 if isinstance(obj, dict):
@@ -154,7 +155,8 @@ def _snapshot_lines(location: str) -> list[str]:
     """The raw snapshot lines of a report (see models/report.py KIND_SNAPSHOT)."""
     prefix = json.dumps({"kind": KIND_SNAPSHOT}, separators=(",", ":"))[:-1] + ","
     with _open(location, "r") as handle:
-        return [line for line in handle if line.startswith(prefix) and line.endswith("\n")]
+        lines = iter(handle.readline, "")  # Airflow 2.11's object-storage handle cannot be iterated
+        return [line for line in lines if line.startswith(prefix) and line.endswith("\n")]
 
 
 def _input_digests(location: str) -> set[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.providers.common.compat.sdk import dag, task
 
 from airflow_provider_hubassoc.operators.archive import (
     HubSpotArchiveAssociationLabelsOperator,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import dag
+from airflow.providers.common.compat.sdk import dag
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.providers.common.compat.sdk import dag, get_current_context, task
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSensor

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
+from tests.support import dag_bag, xcom_rows
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
@@ -32,9 +33,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _dagbag() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(EXAMPLES))
+    return dag_bag(EXAMPLES)
 
 
 def _contact_company_edges(sim: Any) -> dict[tuple[str, str], frozenset[tuple[str, int]]]:
@@ -160,10 +159,5 @@ def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
 
 
 def _xcom(run: Any, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.query(XComModel).filter_by(run_id=run.run_id, task_id=task_id, key="return_value").one()
-        value = row.value
-    return json.loads(value) if isinstance(value, str) else value
+    (row,) = xcom_rows(run_id=run.run_id, task_id=task_id, key="return_value")
+    return row.value

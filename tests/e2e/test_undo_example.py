@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
+from tests.support import dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DATA = EXAMPLES / "data"
@@ -18,9 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _dag(name: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(EXAMPLES / f"{name}.py"))
+    bag = dag_bag(EXAMPLES / f"{name}.py")
     assert bag.import_errors == {}
     return bag.get_dag(name)
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
+from tests.support import dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DATA = EXAMPLES / "data"
@@ -28,8 +29,6 @@ def test_warehouse_cleanup_removes_the_due_departures_only(
     tmp_path: Path,
     run_kind: dict[str, Any],
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
     monkeypatch.setenv(
         "AIRFLOW_CONN_HUBSPOT_DEFAULT",
@@ -47,7 +46,7 @@ def test_warehouse_cleanup_removes_the_due_departures_only(
     existing_due = due & before.keys()
     assert len(existing_due) == len(due) - 1  # the data names one contact deleted in HubSpot
 
-    bag = DagBag(dag_folder=str(EXAMPLES / "hubspot_warehouse_cleanup.py"))
+    bag = dag_bag(EXAMPLES / "hubspot_warehouse_cleanup.py")
     assert bag.import_errors == {}
     run = bag.get_dag("hubspot_warehouse_cleanup").test(**run_kind)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 
 from airflow_provider_hubassoc.simulator import Simulator
 from tests.dag_files import load_test_dag
-from tests.support import BILLING, FT, TT, UNLABELED
+from tests.support import BILLING, FT, TT, UNLABELED, xcom_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -19,17 +18,8 @@ pytestmark = pytest.mark.e2e
 def _xcom(dag_run: Any, task_id: str) -> Any:
     ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == task_id)
     assert ti.state == "success", ti.state
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        value = row.value
-    return json.loads(value) if isinstance(value, str) else value
+    (row,) = xcom_rows(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value")
+    return row.value
 
 
 def test_batch_archive_dag(airflow_db: Path, make_sim: Callable[..., Simulator], tmp_path: Path) -> None:

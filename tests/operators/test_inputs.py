@@ -262,7 +262,7 @@ def test_file_uri_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_object_storage_path(tmp_path: Path) -> None:
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     path = tmp_path / "pairs.csv"
     path.write_text("fromId,toId\n5,6\n")

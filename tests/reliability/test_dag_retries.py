@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
 from tests.dag_files import load_test_dag
-from tests.support import TOKEN, LeakScan, MakeSim, archive_requests
+from tests.support import TOKEN, LeakScan, MakeSim, archive_requests, xcom_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -22,12 +22,11 @@ def _run(sim: Simulator, tmp_path: Path, scan: LeakScan, home: Path) -> tuple[An
     ti = next(ti for ti in run.get_task_instances() if ti.task_id == "archive")
 
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
+    xcoms = xcom_rows(dag_id=run.dag_id, run_id=run.run_id)
+    scan.add("xcom rows", [(x.key, x.value) for x in xcoms])
     with create_session() as session:
-        xcoms = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
-        scan.add("xcom rows", [(x.key, x.value) for x in xcoms])
         rendered = (
             session.query(RenderedTaskInstanceFields).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
         )

@@ -208,8 +208,8 @@ def test_sigint_mid_run_records_in_flight_chunks_and_writes_the_summary(
 
 
 def test_execution_timeout_mid_run_writes_the_summary(rel_sim: MakeSim, tmp_path: Path) -> None:
-    from airflow.sdk.exceptions import AirflowTaskTimeout  # what the task runner's timeout raises
-    from airflow.sdk.execution_time.timeout import timeout
+    # What the task runner's timeout raises, and the timer that raises it.
+    from airflow.providers.common.compat.sdk import AirflowTaskTimeout, timeout
 
     rel_sim(faults=FaultPlan(latency_ms=400))
     report = tmp_path / "r.jsonl"

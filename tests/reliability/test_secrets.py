@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotError
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook, token_provider_for

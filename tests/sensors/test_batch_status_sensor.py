@@ -344,8 +344,7 @@ def test_execute_complete(fake_reader: Any) -> None:
 
 
 def test_archive_task_id_is_wired_upstream() -> None:
-    from airflow.sdk import DAG
-    from airflow.sdk.bases.operator import BaseOperator
+    from airflow.providers.common.compat.sdk import DAG, BaseOperator
 
     with DAG("wiring", schedule=None):
         archive = BaseOperator(task_id="archive")

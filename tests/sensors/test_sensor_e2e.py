@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.simulator import FaultPlan
+from tests.support import dag_bag, xcom_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -20,9 +21,7 @@ DAG_FILE = "sensor_deferrable_dag.py"
 def test_deferrable_sensor_waits_for_the_read_back_then_passes(
     airflow_db: Path, hubspot_simulator: Any, hubspot_conn: str, tmp_path: Path
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     sim = hubspot_simulator
@@ -32,7 +31,7 @@ def test_deferrable_sensor_waits_for_the_read_back_then_passes(
     sim.reset_counters()
 
     # dag.test() only runs DAGs found in the dags folder (conftest links tests/dags/ into it).
-    dag = DagBag(dag_folder=Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / DAG_FILE).get_dag(DAG_ID)
+    dag = dag_bag(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / DAG_FILE).get_dag(DAG_ID)
     assert dag is not None
     run = dag.test(
         run_conf={"pairs": [{"from_id": f, "to_id": t} for f, t in edges], "report_dir": str(tmp_path)}
@@ -47,8 +46,8 @@ def test_deferrable_sensor_waits_for_the_read_back_then_passes(
     with create_session() as session:
         ti = session.query(TaskInstance).filter_by(run_id=run.run_id, task_id="confirm_removed").one()
         assert str(ti.state) == "success"
-        xcom = session.query(XComModel).filter_by(run_id=run.run_id, task_id="confirm_removed").one()
-        result = xcom.value if isinstance(xcom.value, dict) else json.loads(xcom.value)
+    (xcom,) = xcom_rows(run_id=run.run_id, task_id="confirm_removed")
+    result = xcom.value
     assert result["scope"] == "report"  # the archive wrote a report: every done pair was read back
     assert result["verified"] == 6
     report = next(tmp_path.glob("*.jsonl"))

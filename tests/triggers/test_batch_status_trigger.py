@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.module_loading import import_string
+from airflow.providers.common.compat.module_loading import import_string
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_hubassoc.client.errors import HubSpotAuthError, HubSpotServerError

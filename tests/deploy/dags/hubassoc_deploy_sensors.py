@@ -9,7 +9,7 @@ while, so that the sensor really has to wait.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag
+from airflow.providers.common.compat.sdk import dag
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSensor
