@@ -268,9 +268,10 @@ class HubSpotHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form on Airflow 2.11 (Flask AppBuilder widgets).
+        """Extra fields of the connection form on Airflow 2.11-3.1 (Flask AppBuilder widgets).
 
-        Airflow 3 does not call this; 3.2+ draws the same fields from `conn-fields`.
+        2.11 renders them itself; 3.0 and 3.1 call this too (when WTForms is installed) and turn
+        the fields into the React form's JSON schema; 3.2+ draws the same fields from `conn-fields`.
         """
         from flask_appbuilder.fieldwidgets import (  # type: ignore[import-not-found]
             BS3PasswordFieldWidget,

@@ -233,6 +233,12 @@ class SimulatorState:
             if not by_from:
                 del self._ghosts[pair]
 
+    def expire_ghosts(self) -> None:
+        """HubSpot's read index catches up now: every archived edge vanishes from batch read."""
+        with self._lock:
+            self._ghosts.clear()
+            self._ghost_heap.clear()
+
     def ghost_count(self) -> int:
         """Archived edges still visible to batch read (expired ones may linger until the next archive)."""
         with self._lock:

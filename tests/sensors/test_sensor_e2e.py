@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,24 @@ def test_deferrable_sensor_waits_for_the_read_back_then_passes(
     sim = hubspot_simulator
     edges = sorted(sim.state.edges("contacts", "companies"))[:6]
     assert len(edges) == 6
-    sim.configure(faults=FaultPlan(visibility_delay_s=3.0))
+    # Archived pairs stay readable until two reads have seen them (the sensor's read on the worker,
+    # then the trigger's first poll), however long Airflow takes between tasks (3.0/3.1 take 4-15 s).
+    sim.configure(faults=FaultPlan(visibility_delay_s=600.0))
     sim.reset_counters()
+    stop = threading.Event()
+    catch_up = threading.Thread(target=_expire_after_reads, args=(sim, 2, stop), daemon=True)
+    catch_up.start()
 
     # dag.test() only runs DAGs found in the dags folder (conftest links tests/dags/ into it).
     dag = dag_bag(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / DAG_FILE).get_dag(DAG_ID)
     assert dag is not None
-    run = dag.test(
-        run_conf={"pairs": [{"from_id": f, "to_id": t} for f, t in edges], "report_dir": str(tmp_path)}
-    )
+    try:
+        run = dag.test(
+            run_conf={"pairs": [{"from_id": f, "to_id": t} for f, t in edges], "report_dir": str(tmp_path)}
+        )
+    finally:
+        stop.set()
+        catch_up.join()
 
     assert str(run.state) == "success"
     for from_id, to_id in edges:
@@ -52,3 +62,11 @@ def test_deferrable_sensor_waits_for_the_read_back_then_passes(
     assert result["verified"] == 6
     report = next(tmp_path.glob("*.jsonl"))
     assert json.loads(report.read_text().splitlines()[-1])["totals"]["confirmed"] == 6
+
+
+def _expire_after_reads(sim: Any, reads: int, stop: threading.Event) -> None:
+    """Once `reads` batch reads have been answered (counted after the reply), expire the ghosts."""
+    while not stop.wait(0.05):
+        if sim.counters()["by_endpoint"].get("batch_read", 0) >= reads:
+            sim.state.expire_ghosts()
+            return

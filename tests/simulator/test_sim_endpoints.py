@@ -251,6 +251,17 @@ def test_visibility_delay_keeps_archived_pairs_readable(simulator_factory) -> No
     assert ids == ["20"]
 
 
+def test_expire_ghosts_ends_the_visibility_delay_at_once(simulator_factory) -> None:
+    sim = simulator_factory(None, small_state())
+    sim.configure(faults={"visibility_delay_s": 600.0})
+    client = SimClient(sim)
+    assert client.archive([("1", ["10"])]).status_code == 200
+    assert "10" in [to["toObjectId"] for to in client.read(["1"]).json()["results"][0]["to"]]
+    sim.state.expire_ghosts()
+    assert [to["toObjectId"] for to in client.read(["1"]).json()["results"][0]["to"]] == ["20"]
+    assert sim.state.ghost_count() == 0
+
+
 def test_auth_errors(sim: Simulator) -> None:
     missing = SimClient(sim, token=None).archive([("1", ["10"])])
     assert missing.status_code == 401
