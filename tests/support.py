@@ -688,6 +688,19 @@ def requires_airflow(minimum: str, why: str) -> pytest.MarkDecorator:
     )
 
 
+def allow_execute_on_this_thread() -> None:
+    """Let a test call `execute()` on a thread of its own under Airflow 2.11.
+
+    2.11's ExecutorSafeguard keeps its callers in a thread-local that only the importing thread
+    has, so execute() elsewhere raises AttributeError (Airflow itself runs it on the task's main
+    thread). This sets it up for the calling thread, as 2.11 does when a TaskInstance runs a task.
+    """
+    if AIRFLOW_VERSION < (3, 0):
+        from airflow.models.baseoperator import ExecutorSafeguard
+
+        ExecutorSafeguard._sentinel.callers = {}
+
+
 def dag_bag(dag_folder: Path | str) -> Any:
     """Airflow's DagBag over `dag_folder`: airflow.dag_processing.dagbag from 3.2, models before."""
     if AIRFLOW_VERSION >= (3, 2):

@@ -23,6 +23,7 @@ from tests.support import (
     TT,
     LeakScan,
     MakeSim,
+    allow_execute_on_this_thread,
     archive_requests,
     batch_op,
     check_report_matches_state,
@@ -126,6 +127,7 @@ def test_a_report_in_use_by_a_live_run_is_refused(rel_sim: MakeSim, tmp_path: Pa
     results: dict[str, Any] = {}
 
     def run_first() -> None:
+        allow_execute_on_this_thread()
         try:
             results["value"] = first.execute(task_context("run-a", map_index=0))  # type: ignore[arg-type]
         except Exception as err:  # pragma: no cover - reported below
@@ -134,7 +136,7 @@ def test_a_report_in_use_by_a_live_run_is_refused(rel_sim: MakeSim, tmp_path: Pa
     thread = threading.Thread(target=run_first)
     thread.start()
     try:
-        assert inside.wait(10), "the first run never got going"
+        assert inside.wait(10), f"the first run never got going: {results.get('error')!r}"
         sent = archive_requests(sim)
         second = op_for(report)
         with pytest.raises(AirflowFailException, match="is in use by a live run") as info:
