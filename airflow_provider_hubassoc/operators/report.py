@@ -41,6 +41,7 @@ from airflow_provider_hubassoc.models.summary import (
     ArchiveSummary,
     PairStatus,
 )
+from airflow_provider_hubassoc.operators.sources import local_path, path_exists
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +98,6 @@ class RunIdentity:
         return f"{self.dag_id}.{self.task_id}{index} of run {self.run_id}"
 
 
-def local_path(location: str) -> Path | None:
-    """The local file behind a plain path or a `file://` URI; None for object storage URIs."""
-    if "://" in location and not location.startswith("file://"):
-        return None
-    return Path(location.removeprefix("file://"))
-
-
 def _open(location: str, mode: str) -> IO[str]:
     local = local_path(location)
     if local is not None:
@@ -112,15 +106,6 @@ def _open(location: str, mode: str) -> IO[str]:
 
     handle: IO[str] = ObjectStoragePath(location).open(mode, encoding="utf-8", newline="")  # type: ignore[no-untyped-call]
     return handle
-
-
-def _exists(location: str) -> bool:
-    local = local_path(location)
-    if local is not None:
-        return local.exists()
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-    return bool(ObjectStoragePath(location).exists())
 
 
 def iter_lines(location: str) -> Iterator[dict[str, Any]]:
@@ -182,7 +167,7 @@ def read_checkpoint(path: str, header: dict[str, Any], *, resume: bool = False) 
     candidates = [path, path + ".prev"] if local_path(path) is not None else [path]
     done: set[str] = set()
     for candidate in candidates:
-        if _exists(candidate) and is_checkpoint_for(_header(candidate), header, resume=resume):
+        if path_exists(candidate) and is_checkpoint_for(_header(candidate), header, resume=resume):
             done |= _done_digests(candidate)
     return done
 
@@ -253,7 +238,7 @@ class ReportFile:
 
     def _candidates(self) -> list[str]:
         paths = [self.path, self.path + ".prev"] if self.local is not None else [self.path]
-        return [p for p in paths if _exists(p)]
+        return [p for p in paths if path_exists(p)]
 
     def _adopt_or_set_aside(self) -> None:
         """Earlier reports of this run (or, with `resume`, of this work) feed the checkpoint;
@@ -399,7 +384,7 @@ def holds_real_run(path: str) -> bool:
     not replace."""
     candidates = [path, path + ".prev"] if local_path(path) is not None else [path]
     for candidate in candidates:
-        if _exists(candidate):
+        if path_exists(candidate):
             header = _header(candidate)
             if header is not None and not header.get("dryRun"):
                 return True
