@@ -21,10 +21,11 @@ from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSen
 DATA = Path(__file__).resolve().parent / "data"
 REPORT_DIR = os.environ.get("HUBSPOT_CLEANUP_REPORT_DIR", "/tmp/hubspot-cleanup-reports")
 # One report per DAG run, named from values every run has: runs triggered from the UI or the REST
-# API may have no logical date, so `{{ ds }}` would not render. A retry of the task reuses its
-# run's report as a checkpoint; another run never does.
+# API may have no logical date on Airflow 3, so `{{ ds }}` would not render; they have `run_after`
+# (Airflow 3 only: on 2.11 every run has a logical date). A retry of the task reuses its run's
+# report as a checkpoint; another run never does.
 REPORT_PATH = (
-    REPORT_DIR + "/{{ dag_run.run_after | ds }}/association_cleanup_"
+    REPORT_DIR + "/{{ dag_run.run_after | default(dag_run.logical_date) | ds }}/association_cleanup_"
     "{{ run_id | replace(':', '') | replace('+', '') }}.jsonl"
 )
 

@@ -20,7 +20,7 @@ DATA = Path(__file__).resolve().parent / "data"
 REPORT_DIR = os.environ.get("HUBSPOT_CLEANUP_REPORT_DIR", "/tmp/hubspot-cleanup-reports")
 # Values every run has (a run from the UI or REST may have no logical date, so no `{{ ds }}`).
 REPORT_PATH = (
-    REPORT_DIR + "/{{ dag_run.run_after | ds }}/label_cleanup_"
+    REPORT_DIR + "/{{ dag_run.run_after | default(dag_run.logical_date) | ds }}/label_cleanup_"
     "{{ run_id | replace(':', '') | replace('+', '') }}.jsonl"
 )
 

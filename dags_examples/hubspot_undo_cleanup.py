@@ -20,7 +20,8 @@ from airflow_provider_hubassoc.operators.restore import HubSpotRestoreAssociatio
 REPORT_DIR = os.environ.get("HUBSPOT_CLEANUP_REPORT_DIR", "/tmp/hubspot-cleanup-reports")
 # The restore's own report (its checkpoint): one per DAG run, as for the clean-ups.
 RESTORE_REPORT_PATH = (
-    REPORT_DIR + "/{{ dag_run.run_after | ds }}/undo_{{ run_id | replace(':', '') | replace('+', '') }}.jsonl"
+    REPORT_DIR + "/{{ dag_run.run_after | default(dag_run.logical_date) | ds }}/undo_"
+    "{{ run_id | replace(':', '') | replace('+', '') }}.jsonl"
 )
 
 

@@ -6,8 +6,9 @@ that the first task fills from the example data, reached through the Airflow con
 `hubspot_warehouse` (conn_type sqlite, host = the file; set HUBSPOT_WAREHOUSE_DB and
 AIRFLOW_CONN_HUBSPOT_WAREHOUSE to move it).
 
-The query is pinned to the run (`dag_run.run_after`, which every run has, also those triggered
-from the UI or the REST API without a logical date), so a retry of the archive task re-reads the
+The query is pinned to the run (`dag_run.run_after`, which every Airflow 3 run has, also those
+triggered from the UI or the REST API without a logical date; Airflow 2.11 has no run_after, but
+every 2.11 run has a logical date), so a retry of the archive task re-reads the
 same rows and its checkpoint applies. Rows stream from the cursor into the operator's pair
 store: a million-row result never passes through XCom.
 """
@@ -68,7 +69,7 @@ def hubspot_warehouse_cleanup() -> None:
         inputs=SqlSource(
             conn_id="hubspot_warehouse",
             sql=DEPARTURES_SQL,
-            parameters={"cutoff": "{{ dag_run.run_after | ds }}"},
+            parameters={"cutoff": "{{ dag_run.run_after | default(dag_run.logical_date) | ds }}"},
         ),
         on_error="threshold",  # a contact deleted in HubSpot since the warehouse load is reported
         max_error_ratio=0.05,

@@ -688,6 +688,22 @@ def requires_airflow(minimum: str, why: str) -> pytest.MarkDecorator:
     )
 
 
+# Runs triggered from the UI or the REST API have no logical date on Airflow 3 (dag.test(logical_date=
+# None)); on 2.11 every run has one. Every example DAG must work both ways where both exist.
+UI_RUN: dict[str, Any] = {"logical_date": None} if AIRFLOW_VERSION >= (3, 0) else {}
+RUN_KINDS = pytest.mark.parametrize(
+    "run_kind",
+    [
+        pytest.param({}, id="with-logical-date"),
+        pytest.param(
+            {"logical_date": None},
+            id="without-logical-date",
+            marks=requires_airflow("3.0", "runs without a logical date are new in Airflow 3"),
+        ),
+    ],
+)
+
+
 def allow_execute_on_this_thread() -> None:
     """Let a test call `execute()` on a thread of its own under Airflow 2.11.
 

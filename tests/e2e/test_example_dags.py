@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
-from tests.support import dag_bag, xcom_rows
+from tests.support import RUN_KINDS, UI_RUN, dag_bag, xcom_rows
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
@@ -51,12 +51,6 @@ def _run(dag_id: str, **kwargs: Any) -> Any:
     dag = _dagbag().get_dag(dag_id)
     assert dag is not None
     return dag.test(**kwargs)
-
-
-# Runs triggered from the UI or the REST API may have no logical date: every example must work both ways.
-RUN_KINDS = pytest.mark.parametrize(
-    "run_kind", [{}, {"logical_date": None}], ids=["with-logical-date", "without-logical-date"]
-)
 
 
 def test_every_example_dag_imports_without_errors() -> None:
@@ -116,7 +110,7 @@ def test_label_cleanup_removes_only_the_named_labels(
         removals[(row["from_id"], row["to_id"])] = {names[name] for name in row["labels"]}
     assert all(removals[pair] <= before[pair] for pair in removals)
 
-    run = _run("hubspot_label_cleanup", logical_date=None)  # a run from the UI or REST
+    run = _run("hubspot_label_cleanup", **UI_RUN)  # a run from the UI or REST
 
     assert str(run.state) == "success"
     expected = {pair: labels - removals.get(pair, set()) for pair, labels in before.items()}
@@ -146,7 +140,7 @@ def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
         stale = {(row["from_id"], row["to_id"]) for row in csv.DictReader(handle)}
     before = _contact_company_edges(sim)
 
-    run = _run("hubspot_cleanup_fanout", logical_date=None)
+    run = _run("hubspot_cleanup_fanout", **UI_RUN)
 
     assert str(run.state) == "success"
     after = _contact_company_edges(sim)

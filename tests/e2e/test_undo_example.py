@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
-from tests.support import dag_bag
+from tests.support import UI_RUN, dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DATA = EXAMPLES / "data"
@@ -35,7 +35,7 @@ def test_undo_puts_back_what_the_nightly_cleanup_removed(
     monkeypatch.setenv("HUBSPOT_CLEANUP_REPORT_DIR", str(tmp_path))
     before = dict(sim.state.edges("contacts", "companies"))
 
-    cleanup = _dag("hubspot_association_cleanup").test(logical_date=None)
+    cleanup = _dag("hubspot_association_cleanup").test(**UI_RUN)
     assert str(cleanup.state) == "success"
     after_cleanup = dict(sim.state.edges("contacts", "companies"))
     removed = before.keys() - after_cleanup.keys()
@@ -43,7 +43,7 @@ def test_undo_puts_back_what_the_nightly_cleanup_removed(
     (report,) = tmp_path.rglob("association_cleanup_*.jsonl")
     assert '"kind":"snapshot"' in report.read_text()
 
-    undo = _dag("hubspot_undo_cleanup").test(logical_date=None, run_conf={"report_path": str(report)})
+    undo = _dag("hubspot_undo_cleanup").test(**UI_RUN, run_conf={"report_path": str(report)})
     assert str(undo.state) == "success"
     assert dict(sim.state.edges("contacts", "companies")) == before
     (undo_report,) = tmp_path.rglob("undo_*.jsonl")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
-from tests.support import dag_bag
+from tests.support import RUN_KINDS, dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DATA = EXAMPLES / "data"
@@ -19,9 +19,7 @@ DATA = EXAMPLES / "data"
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize(
-    "run_kind", [{}, {"logical_date": None}], ids=["with-logical-date", "without-logical-date"]
-)
+@RUN_KINDS
 def test_warehouse_cleanup_removes_the_due_departures_only(
     airflow_db: Path,
     simulator_factory: Any,
