@@ -26,7 +26,7 @@ $(STAMP): $(BIN)/python pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4
 
 demo: install
 	$(BIN)/python dags_examples/demo/run_demo.py
