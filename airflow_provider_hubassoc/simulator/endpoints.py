@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote
@@ -231,6 +231,18 @@ def batch_archive(
     return outcome
 
 
+def _known_inputs(
+    state: SimulatorState, ft: str, tt: str, parsed: list[_LabelInput], errors: list[dict[str, Any]]
+) -> Iterator[_LabelInput]:
+    """The inputs whose two records exist; each other one gets its per-input error, as HubSpot does."""
+    for i, item in enumerate(parsed):
+        error = _missing_record(state, ft, tt, item.from_id, item.to_id, f"inputs[{i}]")
+        if error is None:
+            yield item
+        else:
+            errors.append(error)
+
+
 def labels_archive(
     state: SimulatorState,
     config: SimulatorConfig,
@@ -250,11 +262,7 @@ def labels_archive(
     results: list[Any] = []
     errors: list[dict[str, Any]] = []
     with state.lock:
-        for i, item in enumerate(parsed):
-            error = _missing_record(state, ft, tt, item.from_id, item.to_id, f"inputs[{i}]")
-            if error is not None:
-                errors.append(error)
-                continue
+        for item in _known_inputs(state, ft, tt, parsed, errors):
             if _dropped(config, item.from_id, item.to_id):
                 outcome.dropped += 1
             else:
@@ -289,11 +297,7 @@ def batch_create(
     results: list[Any] = []
     errors: list[dict[str, Any]] = []
     with state.lock:
-        for i, item in enumerate(parsed):
-            error = _missing_record(state, ft, tt, item.from_id, item.to_id, f"inputs[{i}]")
-            if error is not None:
-                errors.append(error)
-                continue
+        for item in _known_inputs(state, ft, tt, parsed, errors):
             state.add_association(
                 ft, item.from_id, tt, item.to_id, _created(config, ft, tt, item), mirror=True
             )
