@@ -18,7 +18,6 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +31,7 @@ from airflow_provider_hubassoc.models.report import (
     KIND_PAIR,
     KIND_SNAPSHOT,
     KIND_SUMMARY,
+    iter_report_objects,
     pair_line,
 )
 from airflow_provider_hubassoc.models.summary import (
@@ -108,26 +108,15 @@ def _open(location: str, mode: str) -> IO[str]:
     return handle
 
 
-def iter_lines(location: str) -> Iterator[dict[str, Any]]:
-    """The report's JSON objects; a torn last line (crash mid-write) is ignored."""
-    with _open(location, "r") as handle:
-        # readline, not iteration: Airflow 2.11's object-storage handle cannot be iterated.
-        for line in iter(handle.readline, ""):
-            with contextlib.suppress(json.JSONDecodeError):
-                obj = json.loads(line)
-                if isinstance(obj, dict):
-                    yield obj
-
-
 def _header(location: str) -> dict[str, Any] | None:
-    return next((o for o in iter_lines(location) if o.get("kind") == KIND_HEADER), None)
+    return next(iter_report_objects(location, (KIND_HEADER,)), None)
 
 
 def _done_digests(location: str) -> set[str]:
     """Chunks whose last line says `done` (a later line, e.g. a failed read-back, revokes it)."""
     done: set[str] = set()
-    for line in iter_lines(location):
-        if line.get("kind") == KIND_CHUNK and line.get("digest"):
+    for line in iter_report_objects(location, (KIND_CHUNK,)):
+        if line.get("digest"):
             digest = str(line["digest"])
             if line.get("status") == "done":
                 done.add(digest)
@@ -145,7 +134,7 @@ def _snapshot_lines(location: str) -> list[str]:
 
 
 def _input_digests(location: str) -> set[str]:
-    return {str(line["digest"]) for line in iter_lines(location) if line.get("kind") == KIND_INPUTS}
+    return {str(line["digest"]) for line in iter_report_objects(location, (KIND_INPUTS,))}
 
 
 SAME_WORK = ("operation", "fromObjectType", "toObjectType")
