@@ -942,3 +942,13 @@ def mixed_label_state(froms: int, tos: int, *, bare_labels: bool = True) -> Simu
 def both_directions(sim: Simulator) -> tuple[dict[Any, Any], dict[Any, Any]]:
     """Every edge and its labels, contacts -> companies and back: what 'the same state' compares."""
     return sim.state.edges(FT, TT), sim.state.edges(TT, FT)
+
+
+def point_hubspot_default_at(sim: Any, monkeypatch: Any) -> None:
+    """`hubspot_default` (read by the example DAGs) pointing at `sim` with its default token."""
+    from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
+        json.dumps({"conn_type": "hubspot", "host": sim.url, "password": DEFAULT_TOKEN}),
+    )

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
-from tests.support import RUN_KINDS, UI_RUN, dag_bag, xcom_rows
+from airflow_provider_hubassoc.simulator import SimulatorState
+from tests.support import RUN_KINDS, UI_RUN, dag_bag, point_hubspot_default_at, xcom_rows
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
@@ -40,13 +40,6 @@ def _contact_company_edges(sim: Any) -> dict[tuple[str, str], frozenset[tuple[st
     return dict(sim.state.edges("contacts", "companies"))
 
 
-def _point_connection_at(sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": sim.url, "password": DEFAULT_TOKEN}),
-    )
-
-
 def _run(dag_id: str, **kwargs: Any) -> Any:
     dag = _dagbag().get_dag(dag_id)
     assert dag is not None
@@ -68,7 +61,7 @@ def test_association_cleanup_removes_exactly_the_stale_pairs(
     run_kind: dict[str, Any],
 ) -> None:
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    _point_connection_at(sim, monkeypatch)
+    point_hubspot_default_at(sim, monkeypatch)
     monkeypatch.setenv("HUBSPOT_CLEANUP_REPORT_DIR", str(tmp_path))
     before = _contact_company_edges(sim)
     with (DATA / "stale_contact_company_pairs.csv").open() as handle:
@@ -100,7 +93,7 @@ def test_label_cleanup_removes_only_the_named_labels(
     tmp_path: Path,
 ) -> None:
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    _point_connection_at(sim, monkeypatch)
+    point_hubspot_default_at(sim, monkeypatch)
     monkeypatch.setenv("HUBSPOT_CLEANUP_REPORT_DIR", str(tmp_path))
     before = _contact_company_edges(sim)
     removals: dict[tuple[str, str], set[tuple[str, int]]] = {}
@@ -129,7 +122,7 @@ def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
     """The sample's one failing pair is 1 of 25 overall (4%), 1 of ~7 in its partition (14%): the
     example judges the whole clean-up, so it succeeds; the partitions' summaries add up."""
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    _point_connection_at(sim, monkeypatch)
+    point_hubspot_default_at(sim, monkeypatch)
     monkeypatch.setenv("HUBSPOT_CLEANUP_PARTITION_DIR", str(tmp_path))
     subprocess.run(
         [sys.executable, "-m", "airflow", "pools", "set", "hubspot_api", "4", "HubSpot API calls"],

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
-from tests.support import UI_RUN, dag_bag
+from airflow_provider_hubassoc.simulator import SimulatorState
+from tests.support import UI_RUN, dag_bag, point_hubspot_default_at
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DATA = EXAMPLES / "data"
@@ -28,10 +28,7 @@ def test_undo_puts_back_what_the_nightly_cleanup_removed(
     airflow_db: Path, simulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": sim.url, "password": DEFAULT_TOKEN}),
-    )
+    point_hubspot_default_at(sim, monkeypatch)
     monkeypatch.setenv("HUBSPOT_CLEANUP_REPORT_DIR", str(tmp_path))
     before = dict(sim.state.edges("contacts", "companies"))
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
-from tests.support import RUN_KINDS, dag_bag
+from airflow_provider_hubassoc.simulator import SimulatorState
+from tests.support import RUN_KINDS, dag_bag, point_hubspot_default_at
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DATA = EXAMPLES / "data"
@@ -28,10 +28,7 @@ def test_warehouse_cleanup_removes_the_due_departures_only(
     run_kind: dict[str, Any],
 ) -> None:
     sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": sim.url, "password": DEFAULT_TOKEN}),
-    )
+    point_hubspot_default_at(sim, monkeypatch)
     warehouse = tmp_path / "warehouse.db"
     monkeypatch.setenv("HUBSPOT_WAREHOUSE_DB", str(warehouse))
     monkeypatch.setenv(
