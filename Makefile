@@ -61,10 +61,14 @@ test-af%: .venv-af%/.installed
 # plus '-e .[test,lint]', and its pip freeze becomes constraints/airflow-<minor>.txt.
 lock: $(foreach m,$(AIRFLOW_MINORS),lock-$(m))
 
+# The newest minor's lock also pins what `make e2e` and `make e2e-celery` add (selenium, Celery).
+LOCK_EXTRAS := test,lint
+lock-3.3: LOCK_EXTRAS := test,lint,e2e
+
 lock-%:
 	rm -rf .venv-af$*
 	$(PYTHON) -m venv .venv-af$*
-	.venv-af$*/bin/python -m pip install $(PIP_QUIET) -r constraints/airflow-$*.in -e '.[test,lint]'
+	.venv-af$*/bin/python -m pip install $(PIP_QUIET) -r constraints/airflow-$*.in -e '.[$(LOCK_EXTRAS)]'
 	{ echo "# Every version the Airflow $* tests run with: pip freeze of a fresh venv,"; \
 	  echo "# Python $$(.venv-af$*/bin/python -c 'import platform; print(platform.python_version())'), resolved from constraints/airflow-$*.in. Regenerate with: make lock"; \
 	  .venv-af$*/bin/python -m pip freeze --exclude-editable; } > constraints/airflow-$*.txt

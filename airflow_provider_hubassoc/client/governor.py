@@ -3,6 +3,9 @@
 HubSpot counts requests per app in a rolling 10 s window and answers 429 once it is spent;
 error responses should stay under 5% of calls. Staying under the limit on our side is cheaper
 than being told off, and one governor per client lets concurrent chunks share one budget.
+
+With a `SharedRateBudget` (client/shared_budget.py) every process of the account shares one
+window as well; this one then only caps the client at its `share`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError
+from airflow_provider_hubassoc.client.shared_budget import SharedRateBudget
 
 # Requests per rolling 10 s for each HubSpot plan (private apps / service keys) and for OAuth apps.
 TIER_LIMITS: dict[str, int] = {
@@ -56,8 +60,10 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
 class RateGovernor:
     """At most `max_requests * share` request starts in any `interval_s` window, across threads.
 
-    `share` (0 < share <= 1) is this client's part of the account budget, e.g. for one of several
-    mapped tasks calling the same account. `clock` is injectable so tests need not wait.
+    `share` (0 < share <= 1) caps this client at a part of the account budget. `shared`, when
+    given, is the account's budget across processes: each request also takes a grant there, 429
+    pauses and HubSpot's Remaining count go to it, and `share` is then only a cap, no longer
+    needed to stay under the limit. `clock` is injectable so tests need not wait.
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class RateGovernor:
         interval_s: float = DEFAULT_INTERVAL_S,
         *,
         share: float = 1.0,
+        shared: SharedRateBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_requests < 1:
@@ -75,6 +82,8 @@ class RateGovernor:
         if not 0 < share <= 1:
             raise HubSpotConfigError(f"rate_limit_share must be in (0, 1], got {share}")
         self._share = share
+        self._shared = shared
+        self._account_limit = max_requests
         self._limit = self._scaled(max_requests)
         self._interval_s = float(interval_s)
         self._clock = clock
@@ -120,14 +129,24 @@ class RateGovernor:
         """
         stamp = self._take()
         try:
+            grant = self._shared.take(self._account_limit, self._interval_s) if self._shared else None
+        except BaseException:
+            self._restamp(stamp)
+            raise
+        try:
             yield
         finally:
-            with self._cond:
-                now = self._clock()
-                with suppress(ValueError):  # already rolled out of the window: count it from now
-                    self._starts.remove(stamp)
-                self._starts.append(now)
-                self._cond.notify_all()
+            self._restamp(stamp)
+            if self._shared is not None:
+                self._shared.restamp(grant, self._interval_s)
+
+    def _restamp(self, stamp: float) -> None:
+        with self._cond:
+            now = self._clock()
+            with suppress(ValueError):  # already rolled out of the window: count it from now
+                self._starts.remove(stamp)
+            self._starts.append(now)
+            self._cond.notify_all()
 
     def _take(self) -> float:
         """Wait for a free slot and record a start; return the start's stamp."""
@@ -140,10 +159,16 @@ class RateGovernor:
                     return now
                 self._cond.wait(timeout=delay)
 
-    def pause(self, seconds: float) -> None:
-        """Hold every caller for `seconds` from now (after a 429), without shortening a longer pause."""
+    def pause(self, seconds: float, *, account_wide: bool = False) -> None:
+        """Hold every caller for `seconds` from now, without shortening a longer pause.
+
+        `account_wide` (HubSpot answered 429) holds every process of the shared budget too; a
+        back-off after a server error stays this client's own.
+        """
         if seconds <= 0:
             return
+        if account_wide and self._shared is not None:
+            self._shared.pause(seconds)
         with self._cond:
             until = self._clock() + seconds
             self._paused_until = max(self._paused_until, until)
@@ -158,15 +183,21 @@ class RateGovernor:
             return
         with self._cond:
             self._adopt_window(max_header, interval_ms)
-            if remaining is not None:
+            if remaining is not None and self._shared is None:
                 self._adopt_remaining(int(remaining))
             self._cond.notify_all()
+            account_limit, interval_s = self._account_limit, self._interval_s
+        if remaining is not None and self._shared is not None:
+            # Remaining counts the whole account: it corrects the shared window. This client's
+            # own window holds only its share, which other processes' requests do not use up.
+            self._shared.observe(account_limit, interval_s, int(remaining))
 
     def _adopt_window(self, max_header: float | None, interval_ms: float | None) -> None:
         """A different window length, or a smaller Max (never a larger one). Caller holds the lock."""
         if interval_ms is not None and interval_ms > 0:
             self._interval_s = interval_ms / 1000.0
         if max_header is not None and max_header >= 1:
+            self._account_limit = min(self._account_limit, int(max_header))
             self._limit = min(self._limit, self._scaled(max_header))
 
     def _adopt_remaining(self, remaining: int) -> None:
@@ -178,4 +209,6 @@ class RateGovernor:
         self._starts.extend([now] * max(0, free - remaining))
 
     def __repr__(self) -> str:
-        return f"RateGovernor(limit={self._limit}, interval_s={self._interval_s}, share={self._share})"
+        shared = f", shared={self._shared!r}" if self._shared is not None else ""
+        window = f"limit={self._limit}, interval_s={self._interval_s}, share={self._share}"
+        return f"RateGovernor({window}{shared})"

@@ -60,10 +60,12 @@ class RetryPolicy:
             return max(0.0, error.retry_after)
         return self.backoff(failures)
 
-    def retrying(self, deadline: float, before_sleep: Callable[[float], None]) -> Retrying:
+    def retrying(
+        self, deadline: float, before_sleep: Callable[[float, BaseException | None], None]
+    ) -> Retrying:
         """A tenacity `Retrying` for one call that must end by `deadline` (on `clock`).
 
-        `before_sleep(seconds)` runs before each wait: the client pauses its shared governor
+        `before_sleep(seconds, error)` runs before each wait: the client pauses its governor
         there, so every thread holds back, not only the one that was refused.
         """
         return Retrying(
@@ -97,13 +99,14 @@ class _StopBefore(stop_base):
         return self._clock() + retry_state.upcoming_sleep > self._deadline
 
 
-def _before_sleep(state: RetryCallState, pause: Callable[[float], None]) -> None:
+def _before_sleep(state: RetryCallState, pause: Callable[[float, BaseException | None], None]) -> None:
     seconds = state.upcoming_sleep
     outcome = state.outcome
+    error = outcome.exception() if outcome is not None else None
     log.warning(
         "HubSpot request attempt %d failed (%s); retrying in %.2f s",
         state.attempt_number,
-        outcome.exception() if outcome is not None else "?",
+        error if error is not None else "?",
         seconds,
     )
-    pause(seconds)
+    pause(seconds, error)

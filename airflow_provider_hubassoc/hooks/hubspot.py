@@ -8,7 +8,9 @@ never logged or repr'd: Airflow's Connection.__repr__ prints the password.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import logging
 import math
 import threading
 from collections.abc import Mapping
@@ -24,10 +26,14 @@ from airflow_provider_hubassoc.client.auth import OAuthTokenProvider, StaticToke
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotError, redact
 from airflow_provider_hubassoc.client.governor import DEFAULT_INTERVAL_S, RateGovernor, tier_limit
 from airflow_provider_hubassoc.client.retry import RetryPolicy
+from airflow_provider_hubassoc.client.shared_budget import HubSpotRateStoreError, SharedRateBudget
 from airflow_provider_hubassoc.client.versions import OAUTH_TOKEN_PATH, ApiVersion, parse_api_version
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, short_repr
 
 _OAUTH_KEYS = ("client_id", "client_secret", "refresh_token")
+_STORE_TIMEOUT_S = 5.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class HubSpotSettings:
     retry_total_timeout_s: float
     token: str | None = field(default=None, repr=False)
     oauth: tuple[str, str, str] | None = field(default=None, repr=False)
+    rate_budget: SharedBudgetSettings | None = None
 
     @property
     def token_url(self) -> str:
@@ -102,6 +109,44 @@ class HubSpotSettings:
     @property
     def secrets(self) -> list[str]:
         return [s for s in (self.token, *(self.oauth or ())) if s]
+
+    @property
+    def account_key(self) -> str:
+        """Names the account's rate budget without revealing the credential: a hash of the API host
+        and the token (or the OAuth app and install), so every connection with it shares one."""
+        credential = self.token or "\n".join((self.oauth or ("", "", ""))[::2])
+        return hashlib.sha256(f"{self.base_url}\n{credential}".encode()).hexdigest()[:24]
+
+
+_ON_STORE_ERROR = ("fail", "local")
+
+
+@dataclass(frozen=True)
+class SharedBudgetSettings:
+    """Where the account's shared rate budget lives (connection extras `rate_limit_redis_conn_id`,
+    `rate_limit_account`, `rate_limit_on_store_error`)."""
+
+    redis_conn_id: str
+    account: str | None = None
+    fallback_local: bool = False
+
+
+def _shared_budget(extras: Mapping[str, Any]) -> SharedBudgetSettings | None:
+    redis_conn_id = _extra(extras, "rate_limit_redis_conn_id")
+    if redis_conn_id is None:
+        return None
+    on_error = str(_extra(extras, "rate_limit_on_store_error") or "fail").strip().lower()
+    if on_error not in _ON_STORE_ERROR:
+        raise HubSpotConfigError(
+            f"connection extra 'rate_limit_on_store_error' must be 'fail' or 'local', "
+            f"got {short_repr(on_error, 40)}"
+        )
+    account = _extra(extras, "rate_limit_account")
+    return SharedBudgetSettings(
+        redis_conn_id=str(redis_conn_id).strip(),
+        account=str(account).strip() if account is not None else None,
+        fallback_local=on_error == "local",
+    )
 
 
 def _base_url(host: str | None, port: int | None, extras: Mapping[str, Any]) -> str:
@@ -175,6 +220,7 @@ def settings_from_connection(
         retry_total_timeout_s=numbers["retry_total_timeout"],
         token=None if oauth else password,
         oauth=oauth,
+        rate_budget=_shared_budget(extras),
     )
 
 
@@ -212,6 +258,67 @@ def token_provider_for(settings: HubSpotSettings) -> TokenProvider:
     return StaticTokenProvider(settings.token or "")
 
 
+def shared_budget_for(settings: HubSpotSettings) -> SharedRateBudget | None:
+    """The account's budget in the Redis server the connection names, checked with a PING.
+
+    A named store that does not answer fails here, naming its connection, unless the connection
+    asks to go on with unshared limits (`rate_limit_on_store_error: local`).
+    """
+    budget = settings.rate_budget
+    if budget is None:
+        return None
+    store_name = f"Redis connection {budget.redis_conn_id!r}"
+    redis_hook = _redis_hook(budget.redis_conn_id)
+    try:
+        store = redis_hook.get_conn()
+        _bound_waits(store)
+        store.ping()
+    except Exception as exc:  # whatever the store or its connection lookup raised
+        secret = getattr(redis_hook, "password", None)
+        reason = redact(f"{type(exc).__name__}: {exc}", secret, *settings.secrets)[:300]
+        if not budget.fallback_local:
+            raise HubSpotRateStoreError(
+                f"the shared rate budget's store ({store_name}) is unreachable: {reason}"
+            ) from None
+        log.warning(
+            "The shared rate budget's store (%s) is unreachable (%s); going on with this task's own "
+            "rate window only, as the connection asks (rate_limit_on_store_error=local).",
+            store_name,
+            reason,
+        )
+        return None
+    secret = getattr(redis_hook, "password", None)
+    return SharedRateBudget(
+        store,
+        budget.account or settings.account_key,
+        store_name=store_name,
+        fallback_local=budget.fallback_local,
+        secrets=tuple(s for s in (secret, *settings.secrets) if s),
+    )
+
+
+def _redis_hook(redis_conn_id: str) -> Any:
+    try:
+        from airflow.providers.redis.hooks.redis import RedisHook
+    except ImportError:
+        raise HubSpotConfigError(
+            f"the connection names a shared rate budget store ({redis_conn_id!r}), which needs "
+            "apache-airflow-providers-redis: pip install 'airflow-provider-hubassoc[redis]'"
+        ) from None
+    return RedisHook(redis_conn_id=redis_conn_id)
+
+
+def _bound_waits(store: Any) -> None:
+    """Give the Redis client connect and read timeouts (RedisHook sets none): a store that hangs
+    must fail the request, not hold it for ever."""
+    pool = getattr(store, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if isinstance(kwargs, dict):
+        kwargs.setdefault("socket_connect_timeout", _STORE_TIMEOUT_S)
+        if kwargs.get("socket_timeout") is None:
+            kwargs["socket_timeout"] = _STORE_TIMEOUT_S
+
+
 def client_for(settings: HubSpotSettings) -> HubSpotClient:
     """A client configured from the connection's settings."""
     return HubSpotClient(
@@ -219,7 +326,10 @@ def client_for(settings: HubSpotSettings) -> HubSpotClient:
         token_provider=token_provider_for(settings),
         api_version=settings.api_version,
         governor=RateGovernor(
-            settings.rate_limit, settings.rate_limit_interval_s, share=settings.rate_limit_share
+            settings.rate_limit,
+            settings.rate_limit_interval_s,
+            share=settings.rate_limit_share,
+            shared=shared_budget_for(settings),
         ),
         retry=RetryPolicy(max_attempts=settings.max_attempts, total_timeout_s=settings.retry_total_timeout_s),
         connect_timeout=settings.connect_timeout,

@@ -205,9 +205,9 @@ class BaseHubSpotArchiveOperator(BaseOperator):
             )
             client = hook.get_conn()
         except HubSpotError as err:
-            raise AirflowFailException(
-                f"HubSpot connection {self.hubspot_conn_id!r} is unusable: {err}"
-            ) from err
+            # A misconfigured connection fails for good; a store that did not answer may next time.
+            error = AirflowFailException if err.fatal else AirflowException
+            raise error(f"HubSpot connection {self.hubspot_conn_id!r} is unusable: {err}") from err
         if self.batch_size > client.max_batch_size:
             raise AirflowFailException(
                 f"batch_size {self.batch_size} exceeds the connection's maximum of {client.max_batch_size} "

@@ -275,11 +275,16 @@ def test_429_pauses_the_shared_governor(
         ARCHIVE_URL, [_rate_limited("TEN_SECONDLY_ROLLING", {"Retry-After": "4"}), {"status_code": 204}]
     )
     client = make_client()
-    paused: list[float] = []
+    paused: list[tuple[float, bool]] = []
     original = client.governor.pause
-    client.governor.pause = lambda s: (paused.append(s), original(s))[1]  # type: ignore[method-assign]
+
+    def pause(seconds: float, *, account_wide: bool = False) -> None:
+        paused.append((seconds, account_wide))
+        original(seconds, account_wide=account_wide)
+
+    client.governor.pause = pause  # type: ignore[method-assign]
     client.archive_associations("contacts", "companies", pairs())
-    assert paused == [4.0]
+    assert paused == [(4.0, True)]  # a 429 holds back every caller of the account
 
 
 def test_429_daily_is_raised_after_one_request(

@@ -148,7 +148,7 @@ def test_429_is_retried_until_done(simulator_factory: Factory, retry_after: bool
     governor = RateGovernor(100, 10.0)
     paused: list[float] = []
     original = governor.pause
-    governor.pause = lambda s: (paused.append(s), original(s))[1]  # type: ignore[method-assign]
+    governor.pause = lambda s, **kw: (paused.append(s), original(s, **kw))[1]  # type: ignore[method-assign]
     with _client(sim, governor=governor) as client:
         assert _burst(client, threads=4) == []
     counters = sim.counters()

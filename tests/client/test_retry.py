@@ -57,7 +57,13 @@ def test_tenacity_drives_the_retries() -> None:
 
     policy = RetryPolicy(max_attempts=10, jitter=False, sleep=sleep, clock=lambda: clock[0])
     paused: list[float] = []
-    retrying = policy.retrying(deadline=103.0, before_sleep=paused.append)
+    causes: list[BaseException | None] = []
+
+    def before_sleep(seconds: float, error: BaseException | None) -> None:
+        paused.append(seconds)
+        causes.append(error)
+
+    retrying = policy.retrying(deadline=103.0, before_sleep=before_sleep)
     assert isinstance(retrying, Retrying)
     calls = []
 
@@ -69,6 +75,7 @@ def test_tenacity_drives_the_retries() -> None:
         retrying(always_503)
     assert sleeps == [0.5, 1.0]  # a further 2.0 s would end past the deadline
     assert paused == sleeps  # the governor is paused before every sleep
+    assert all(isinstance(cause, HubSpotServerError) for cause in causes)  # told why, for the pause's reach
     assert len(calls) == 3
 
 

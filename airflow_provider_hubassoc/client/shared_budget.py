@@ -1,0 +1,216 @@
+"""One request budget per HubSpot account, shared by every process that calls it, kept in Redis.
+
+HubSpot counts requests per app and account in a rolling window, not per task: mapped partitions,
+separate DAGs, a sensor after its archive task and a retry after a crash all draw on the same
+budget. A per-process window cannot see the others, so each new task starts with an empty window
+inside the others' and draws 429s. The budget therefore lives where every worker can reach it.
+
+The store is a sliding-window log: one sorted set per account whose members are request grants,
+scored by Redis' own clock (`TIME`), so machines need no common clock. Each operation is one Lua
+script, atomic on the server:
+
+- `take`: drop grants older than the window; if the account is paused (after a 429) or the window
+  holds `limit` grants, answer how many ms to wait; else add a grant stamped now.
+- `restamp`: when the request's reply arrives, move its grant to now. HubSpot counts a request
+  when it arrives, between our send and its reply; counting from the reply keeps the shared
+  window a little behind HubSpot's, never ahead of it.
+- `pause`: hold every caller of the account until a time (a key with that TTL).
+- `observe`: HubSpot's `X-HubSpot-RateLimit-Remaining` is the account-wide truth; when it is
+  lower than the shared window's free slots (another app on the account, an uncoordinated
+  caller), fill the difference with grants stamped now.
+
+A grant is only ever a member of the window: it rolls out after one interval whatever happens to
+the process that took it, so a worker killed while holding budget leaks nothing. The keys expire
+when the account goes quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from airflow_provider_hubassoc.client.errors import HubSpotError, redact
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "hubassoc:rate"
+
+# Milliseconds since the epoch by the Redis server's clock; every script starts with it.
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: window, pause. ARGV: limit, interval_ms, member. Returns 0 (granted) or ms to wait.
+_TAKE = (
+    _NOW
+    + """
+local limit, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval)
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > now then return paused - now end
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], interval * 2)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + interval - now)
+"""
+)
+
+# KEYS: window. ARGV: interval_ms, member. A grant already rolled out is counted from now again.
+_RESTAMP = (
+    _NOW
+    + """
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
+return 0
+"""
+)
+
+# KEYS: pause. ARGV: ms. Never shortens a longer pause.
+_PAUSE = (
+    _NOW
+    + """
+local ms = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now + ms > current then redis.call('SET', KEYS[1], now + ms, 'PX', ms) end
+return 0
+"""
+)
+
+# KEYS: window. ARGV: limit, interval_ms, remaining, member prefix. Returns the grants added.
+_OBSERVE = (
+    _NOW
+    + """
+local limit, interval, remaining = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval)
+local missing = math.min(limit, limit - redis.call('ZCARD', KEYS[1]) - remaining)
+for i = 1, missing do redis.call('ZADD', KEYS[1], now, ARGV[4] .. i) end
+if missing > 0 then redis.call('PEXPIRE', KEYS[1], interval * 2) end
+return math.max(0, missing)
+"""
+)
+
+
+class BudgetStore(Protocol):
+    """The part of a redis-py client the budget uses (`redis.Redis`, `redis.RedisCluster`)."""
+
+    def register_script(self, script: str) -> Callable[..., Any]: ...
+
+
+class HubSpotRateStoreError(HubSpotError):
+    """The shared rate budget's store did not answer. Worth retrying: it is usually a blip."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class SharedRateBudget:
+    """An account's rolling-window budget in Redis, for every process and machine that shares it.
+
+    `account` names the budget (the hook derives it from the API host and the credential, so
+    every connection with the same token shares one); `store_name` names the store in errors.
+    With `fallback_local`, a store that stops answering is reported once and then left out, and
+    the caller's own window keeps limiting on its own; without it the store's error is raised.
+    """
+
+    def __init__(
+        self,
+        store: BudgetStore,
+        account: str,
+        *,
+        store_name: str,
+        fallback_local: bool = False,
+        secrets: tuple[str, ...] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._window_key = f"{KEY_PREFIX}:{{{account}}}"  # one hash tag: both keys on one cluster slot
+        self._pause_key = f"{self._window_key}:pause"
+        self._store_name = store_name
+        self._fallback_local = fallback_local
+        self._secrets = secrets
+        self._sleep = sleep
+        self._take_script = store.register_script(_TAKE)
+        self._restamp_script = store.register_script(_RESTAMP)
+        self._pause_script = store.register_script(_PAUSE)
+        self._observe_script = store.register_script(_OBSERVE)
+        self._given_up = False
+
+    @property
+    def active(self) -> bool:
+        """False once a failing store was left out (only with `fallback_local`)."""
+        return not self._given_up
+
+    def take(self, limit: int, interval_s: float) -> str | None:
+        """Wait for a grant in the account's window and return it (None once the store is left out)."""
+        grant = uuid.uuid4().hex
+        while not self._given_up:
+            keys = [self._window_key, self._pause_key]
+            wait_ms = self._call(self._take_script, keys, [limit, _ms(interval_s), grant])
+            if wait_ms is None:
+                return None
+            if int(wait_ms) <= 0:
+                return grant
+            # Callers that wait for the same freed slot wake a little apart.
+            self._sleep(int(wait_ms) / 1000.0 + random.uniform(0, 0.002))  # noqa: S311 - jitter
+        return None
+
+    def restamp(self, grant: str | None, interval_s: float) -> None:
+        """Count `grant`'s request from now: its reply has just arrived."""
+        if grant is not None:
+            self._call(self._restamp_script, [self._window_key], [_ms(interval_s), grant])
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller of the account for `seconds` (HubSpot answered 429)."""
+        if seconds > 0:
+            self._call(self._pause_script, [self._pause_key], [max(1, _ms(seconds))], quiet=True)
+
+    def observe(self, limit: int, interval_s: float, remaining: int) -> None:
+        """Adopt HubSpot's count of the account's requests when it is ahead of the shared window's."""
+        prefix = f"seen:{uuid.uuid4().hex}:"
+        args = [limit, _ms(interval_s), remaining, prefix]
+        self._call(self._observe_script, [self._window_key], args, quiet=True)
+
+    def _call(
+        self, script: Callable[..., Any], keys: list[str], args: list[Any], *, quiet: bool = False
+    ) -> Any:
+        """Run one script; a store error is raised (or, with `fallback_local`, reported once).
+
+        `quiet` calls (pause, observe) only correct the budget: their failure is logged, never
+        raised, so that a retry's back-off or a reply's bookkeeping cannot fail the request.
+        """
+        if self._given_up:
+            return None
+        try:
+            return script(keys=keys, args=args)
+        except Exception as exc:  # the store's boundary: any failure means no answer from it
+            reason = redact(f"{type(exc).__name__}: {exc}", *self._secrets)[:300]
+            if self._fallback_local:
+                self._given_up = True
+                log.warning(
+                    "The shared rate budget (%s) failed (%s); going on with this task's own rate "
+                    "window only, as the connection asks (rate_limit_on_store_error=local).",
+                    self._store_name,
+                    reason,
+                )
+                return None
+            if quiet:
+                log.warning("The shared rate budget (%s) could not be updated: %s", self._store_name, reason)
+                return None
+            message = f"the shared rate budget ({self._store_name}) failed: {reason}"
+            raise HubSpotRateStoreError(message) from None
+
+    def __repr__(self) -> str:
+        return f"SharedRateBudget(store={self._store_name!r}, fallback_local={self._fallback_local})"
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
