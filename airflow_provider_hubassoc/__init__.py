@@ -50,6 +50,24 @@ CONN_FIELDS: dict[str, Any] = {
         "label": "Requests per window (overrides the tier)",
         "schema": {"type": ["integer", "null"], "minimum": 1},
     },
+    "rate_limit_redis_conn_id": {
+        "label": "Shared rate budget: Redis connection id",
+        "description": "An Airflow connection of type redis (extra [redis]). Every task, DAG and "
+        "worker calling this account then shares one request budget. Empty: each task has its own.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "rate_limit_account": {
+        "label": "Shared rate budget: account key",
+        "description": "Names the shared budget, e.g. the portal id. Empty: derived from the host "
+        "and the credential, so connections with the same token share one budget.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "rate_limit_on_store_error": {
+        "label": "Shared rate budget: when Redis does not answer",
+        "description": "fail (default): the task fails naming the Redis connection. local: it goes "
+        "on with its own rate window only, and says so in its log.",
+        "schema": {"type": ["string", "null"], "default": "fail", "enum": ["fail", "local"]},
+    },
     "max_batch_size": {
         "label": "Maximum inputs per archive request",
         "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},

@@ -314,9 +314,9 @@ def _bound_waits(store: Any) -> None:
     pool = getattr(store, "connection_pool", None)
     kwargs = getattr(pool, "connection_kwargs", None)
     if isinstance(kwargs, dict):
-        kwargs.setdefault("socket_connect_timeout", _STORE_TIMEOUT_S)
-        if kwargs.get("socket_timeout") is None:
-            kwargs["socket_timeout"] = _STORE_TIMEOUT_S
+        for name in ("socket_connect_timeout", "socket_timeout"):
+            if kwargs.get(name) is None:
+                kwargs[name] = _STORE_TIMEOUT_S
 
 
 def client_for(settings: HubSpotSettings) -> HubSpotClient:
