@@ -37,6 +37,7 @@ import http.client
 import itertools
 import json
 import math
+import multiprocessing
 import os
 import platform
 import shutil
@@ -56,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import FROM_TYPE, TO_TYPE, emit, pair_ids, parse_result, write_docs_section, write_workload  # noqa: E402
+from bench.common import FROM_TYPE, TO_TYPE, pair_ids, write_docs_section, write_workload  # noqa: E402
 from bench.sim_process import SimProcess, SimSettings  # noqa: E402
 
 WINDOW_S = 10.0
@@ -67,13 +68,28 @@ DEFAULT_PAIRS = 40_000
 QUICK_PAIRS, QUICK_TASKS = 2_000, (1, 2)
 REDIS_CONN_ID = "hubspot_rate_budget"
 BUDGET_KEY_PATTERN = "hubassoc:rate:*"  # client/shared_budget.py's KEY_PREFIX
-READY, GO = "BENCH_READY", "GO"
+START_TIMEOUT_S = 120.0
 DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- concurrency bench: begin -->", "<!-- concurrency bench: end -->"
 GOAL_SHARE, GOAL_429 = 0.95, 0.005
 
 
-# -- the child: one task ----------------------------------------------------------------------------
+# -- a task: one forked process ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskJob:
+    """What one task runs, and where it leaves its log and its result."""
+
+    mode: str
+    tasks: int
+    url: str
+    token: str
+    pairs: Path
+    report: Path
+    log: Path
+    result: Path
+    rate_limit: int
 
 
 def connection_extras(mode: str, rate_limit: int) -> dict[str, Any]:
@@ -84,34 +100,34 @@ def connection_extras(mode: str, rate_limit: int) -> dict[str, Any]:
     return extras
 
 
-def child(mode: str, tasks: int, url: str, token: str, pairs: str, report: str, rate_limit: int) -> None:
-    """Build the operator, say READY, wait for GO on stdin, run it, print the result line."""
+def task(job: TaskJob, start: Any) -> None:
+    """One task in its own process: build the operator, wait for the common start, run it."""
+    with job.log.open("w", encoding="utf-8") as log:  # the task's own output, not the harness's
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
     os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(
-        {"conn_type": "hubspot", "host": url, "password": token, "extra": connection_extras(mode, rate_limit)}
-    )
-    import airflow_provider_hubassoc.hooks.hubspot  # noqa: F401  (execute() imports it; load it before GO)
+        {"conn_type": "hubspot", "host": job.url, "password": job.token,
+         "extra": connection_extras(job.mode, job.rate_limit)}
+    )  # fmt: skip
     from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 
-    if mode == "shared":
-        import airflow.providers.redis.hooks.redis  # noqa: F401
-
+    job.report.unlink(missing_ok=True)  # a leftover checkpoint would skip chunks
     operator = HubSpotArchiveAssociationsOperator(
         task_id="bench_archive",
         from_object_type=FROM_TYPE,
         to_object_type=TO_TYPE,
-        inputs=pairs,
+        inputs=str(job.pairs),
         batch_size=100,
         max_concurrency=8,
         on_error="ignore",  # count failures instead of raising; the harness reports them
-        report_path=report,
-        rate_limit_share=1.0 / tasks if mode == "static split" else None,
+        report_path=str(job.report),
+        rate_limit_share=1.0 / job.tasks if job.mode == "static split" else None,
     )
-    print(READY, flush=True)
-    if sys.stdin.readline().strip() != GO:
-        raise SystemExit("the harness went away before GO")
+    start.wait(timeout=START_TIMEOUT_S)
     started = time.monotonic()
     summary = operator.execute({})
-    emit({"started": started, "ended": time.monotonic(), "totals": summary["totals"]})
+    result = {"started": started, "ended": time.monotonic(), "totals": summary["totals"]}
+    job.result.write_text(json.dumps(result), encoding="utf-8")
 
 
 # -- the harness: counters ----------------------------------------------------------------------------
@@ -258,77 +274,44 @@ def write_task_files(workdir: Path, pairs: int, tasks: int) -> list[Path]:
     return files
 
 
-def start_tasks(bench: Bench, mode: str, token: str, files: list[Path]) -> list[subprocess.Popen[str]]:
-    """One OS process per task, as Airflow runs tasks; each says READY once its operator is built."""
-    env = {**os.environ, "AIRFLOW_HOME": str(bench.workdir / "airflow_home"),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "AIRFLOW_CONN_" + REDIS_CONN_ID.upper(): bench.redis.conn_uri(1)}  # fmt: skip
-    env.pop("AIRFLOW_CONN_HUBSPOT_DEFAULT", None)
-    procs = []
-    for i, path in enumerate(files):
-        report = bench.workdir / f"report_{mode.replace(' ', '_')}_{len(files)}x_{i}.jsonl"
-        report.unlink(missing_ok=True)  # a leftover checkpoint would skip chunks
-        command = [sys.executable, __file__, "--child", mode, "--n-tasks", str(len(files)), "--url",
-                   bench.sim.url, "--token", token, "--pairs-file", str(path), "--report", str(report),
-                   "--rate-limit", str(bench.rate_limit)]  # fmt: skip
-        log = (bench.workdir / f"{report.stem}.log").open("w", encoding="utf-8")
-        procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=log, text=True))  # fmt: skip
-        log.close()
-    return procs
-
-
-def wait_ready(procs: list[subprocess.Popen[str]]) -> None:
+def run_tasks(
+    bench: Bench, mode: str, token: str, files: list[Path]
+) -> tuple[list[dict[str, Any]], list[Sample]]:
+    """Fork one process per task from this warm process (as Celery and LocalExecutor workers fork
+    theirs), start them together once every operator is built, and poll the counters meanwhile."""
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(len(files) + 1)
+    stem = f"{mode.replace(' ', '_')}_{len(files)}x"
+    jobs = [
+        TaskJob(mode, len(files), bench.sim.url, token, path, bench.workdir / f"report_{stem}_{i}.jsonl",
+                bench.workdir / f"task_{stem}_{i}.log", bench.workdir / f"result_{stem}_{i}.json",
+                bench.rate_limit)
+        for i, path in enumerate(files)
+    ]  # fmt: skip
+    procs = [context.Process(target=task, args=(job, start), name=f"task-{i}") for i, job in enumerate(jobs)]
     for proc in procs:
-        assert proc.stdout is not None
-        while (line := proc.stdout.readline()) and line.strip() != READY:
-            pass
-        if not line:
-            raise RuntimeError(
-                f"a task exited before it was ready ({proc.wait()}); see its log in the workdir"
-            )
-
-
-def run_tasks(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
-    """Say GO to every task at once, then collect each one's result line."""
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write(GO + "\n")
-        proc.stdin.flush()
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.close()
-    outputs: list[str] = [""] * len(procs)
-
-    def drain(i: int) -> None:
-        assert procs[i].stdout is not None
-        outputs[i] = procs[i].stdout.read()
-
-    readers = [threading.Thread(target=drain, args=(i,)) for i in range(len(procs))]
-    for reader in readers:
-        reader.start()
-    for reader in readers:
-        reader.join()
-    for proc in procs:
-        if proc.wait() != 0:
-            raise RuntimeError(f"a task exited {proc.returncode}; see its log in the workdir")
-    return [parse_result(output) for output in outputs]
+        proc.start()
+    try:
+        with CounterPoller(bench.sim.url) as poller:
+            start.wait(timeout=START_TIMEOUT_S)
+            for proc in procs:
+                proc.join()
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    for job, proc in zip(jobs, procs, strict=True):
+        if proc.exitcode != 0:
+            raise RuntimeError(f"task {job.log.stem} exited {proc.exitcode}:\n{job.log.read_text()[-3000:]}")
+    return [json.loads(job.result.read_text(encoding="utf-8")) for job in jobs], poller.samples
 
 
 def measure(bench: Bench, mode: str, tasks: int, pairs: int, token: str) -> Result:
     files = write_task_files(bench.workdir, pairs, tasks)
     keys_before = budget_keys(bench.redis)
-    procs = start_tasks(bench, mode, token, files)
-    try:
-        wait_ready(procs)
-        with CounterPoller(bench.sim.url) as poller:
-            outputs = run_tasks(procs)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    result = summarize(mode, tasks, pairs, outputs, poller.samples)
+    outputs, samples = run_tasks(bench, mode, token, files)
+    result = summarize(mode, tasks, pairs, outputs, samples)
     result.budget_keys = len(budget_keys(bench.redis) - keys_before)
     print(f"  {mode:>13} x{tasks}: {result.wall_s:5.1f} s, steady {share_text(result)} of the ceiling, "
           f"{result.requests} requests, {result.rate_limited} x 429 ({result.share_429:.2%}), "
@@ -409,9 +392,12 @@ def verdicts(results: list[Result]) -> list[str]:
         rates = [r.steady_rate for r in rows if r.steady_rate is not None]
         worst_rate = min(rates) / ceiling() if rates else None
         worst_429 = max(r.share_429 for r in rows)
-        met = worst_rate is not None and worst_rate >= GOAL_SHARE and worst_429 <= GOAL_429
+        if worst_rate is None:
+            verdict = "n/a: no whole window after the first (run too short)"
+        else:
+            verdict = "met" if worst_rate >= GOAL_SHARE and worst_429 <= GOAL_429 else "NOT met"
         shown = "-" if worst_rate is None else f"{worst_rate:.1%}"
-        lines.append(f"| {mode} | {shown} | {worst_429:.2%} | {'met' if met else 'NOT met'} |")
+        lines.append(f"| {mode} | {shown} | {worst_429:.2%} | {verdict} |")
     return lines
 
 
@@ -474,19 +460,33 @@ ceiling). The 429 share counts every request of the configuration, the first win
 {END}"""
 
 
-def run(pairs: int, task_counts: Sequence[int], modes: Sequence[str], docs: bool) -> int:
-    from tests.support import RedisServer
+def warm_up(workdir: Path, redis_url: str, modes: Sequence[str]) -> None:
+    """Load what a task runs before forking tasks, as a worker has Airflow loaded before it forks one."""
+    os.environ["AIRFLOW_HOME"] = str(workdir / "airflow_home")
+    os.environ["AIRFLOW_CONN_" + REDIS_CONN_ID.upper()] = redis_url
+    os.environ.pop("AIRFLOW_CONN_HUBSPOT_DEFAULT", None)
+    import airflow_provider_hubassoc.hooks.hubspot
+    import airflow_provider_hubassoc.operators.archive  # noqa: F401
 
+    if "shared" in modes:  # the `redis` extra: only the shared budget needs it
+        import airflow.providers.redis.hooks.redis  # noqa: F401
+
+
+def run(pairs: int, task_counts: Sequence[int], modes: Sequence[str], docs: bool) -> int:
     started_at, started = datetime.now(timezone.utc), time.monotonic()
     settings = SimSettings()
     workdir = Path(tempfile.mkdtemp(prefix="hubassoc-concurrencybench-"))
+    (workdir / "airflow_home").mkdir()
+    os.environ["AIRFLOW_HOME"] = str(workdir / "airflow_home")  # before tests.support loads Airflow
+    from tests.support import RedisServer
+
     results: list[Result] = []
     tokens: list[str] = []
     redis_server = RedisServer(workdir / "redis")
     try:
-        (workdir / "airflow_home").mkdir()
         seed, _ = write_workload(workdir, pairs)
         redis_server.start()
+        warm_up(workdir, redis_server.conn_uri(1), modes)
         with SimProcess(seed, settings, workdir, pairs) as sim:
             bench = Bench(sim, redis_server, workdir, settings.rate_limit)
             for tasks in task_counts:
@@ -522,15 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--quick", action="store_true", help=f"{QUICK_PAIRS:,} pairs, 1 and 2 tasks, no docs")
     p.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
-    p.add_argument("--n-tasks", type=int, default=1, help=argparse.SUPPRESS)
-    for name in ("--url", "--token", "--pairs-file", "--report"):
-        p.add_argument(name, default="", help=argparse.SUPPRESS)
-    p.add_argument("--rate-limit", type=int, default=190, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.child:
-        child(args.child, args.n_tasks, args.url, args.token, args.pairs_file, args.report, args.rate_limit)
-        return 0
     if args.quick:
         return run(QUICK_PAIRS, QUICK_TASKS, args.modes, docs=False)
     return run(args.pairs, args.tasks, args.modes, docs=not args.no_docs)
