@@ -3,8 +3,11 @@
 Each mapped task archives one partition. All of them call the same HubSpot account, so:
 - the `hubspot_api` pool caps how many run at once across the whole deployment (create it with
   `airflow pools set hubspot_api 4 "HubSpot API calls"`);
-- `rate_limit_share` gives each task its share of the account's rate limit (4 slots -> 0.25),
-  so together they stay under HubSpot's ten-secondly ceiling on Celery or Kubernetes executors.
+- the account's rate budget is shared through Redis: the HubSpot connection names a Redis
+  connection in its extras (`"rate_limit_redis_conn_id": "hubspot_rate_budget"`), so every
+  partition, on any worker, takes its requests from one rolling window and together they stay
+  under HubSpot's ten-secondly ceiling. Without Redis, give each task `rate_limit_share=1 /
+  POOL_SLOTS` instead: a static split that holds while all partitions run at once.
 
 Partitions are written through `ObjectStoragePath`: on a distributed executor, mapped tasks run on
 other machines, so set `HUBSPOT_CLEANUP_PARTITION_DIR` to shared storage (`s3://bucket/prefix`,
@@ -81,7 +84,6 @@ def hubspot_cleanup_fanout() -> None:
         to_object_type="companies",
         pool=POOL,
         max_active_tis_per_dag=POOL_SLOTS,
-        rate_limit_share=1 / POOL_SLOTS,
         max_concurrency=4,
         on_error="ignore",  # record; judge_cleanup applies the ratio to the whole clean-up
     ).expand(inputs=partition_pairs())
