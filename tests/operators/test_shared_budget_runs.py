@@ -1,0 +1,82 @@
+"""Tasks on one HubSpot account share its rate budget through the connection's Redis: two archive
+runs at once, and an archive followed at once by its sensor, each with its own hook and client
+as separate Airflow tasks have, against a simulator that enforces the account's real window."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSensor
+from airflow_provider_hubassoc.simulator import Simulator
+from tests.support import RedisServer, batch_op, grid_state
+
+LIMIT, INTERVAL_MS = 6, 500  # per account, in the simulator and in the connection
+
+
+@pytest.fixture
+def account_sim(
+    make_sim: Callable[..., Simulator], redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[bool], Simulator]:
+    """A simulator at 6 requests per 0.5 s, and `hubspot_default` set to that limit, with or
+    without the shared budget (a fresh account key per test: tests share the Redis server)."""
+    monkeypatch.setenv("AIRFLOW_CONN_RATE_STORE", redis_server.conn_uri(2))
+
+    def make(shared: bool) -> Simulator:
+        extra: dict[str, Any] = {"rate_limit": LIMIT, "rate_limit_interval_ms": INTERVAL_MS, "max_retries": 8}
+        if shared:
+            extra |= {"rate_limit_redis_conn_id": "rate_store", "rate_limit_account": uuid.uuid4().hex}
+        return make_sim(grid_state(4, 30), extra=extra, rate_limit=LIMIT, rate_interval_ms=INTERVAL_MS)
+
+    return make
+
+
+def _archive_at_once(*runs: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    summaries: list[dict[str, Any]] = []
+
+    def run(pairs: list[tuple[int, int]], index: int) -> None:
+        operator = batch_op(pairs, task_id=f"archive_{index}", batch_size=5, max_concurrency=2)
+        try:
+            summaries.append(operator.execute({}))
+        except Exception:  # an unshared run may give up on 429s: the test reads the simulator
+            return
+
+    threads = [threading.Thread(target=run, args=(pairs, i)) for i, pairs in enumerate(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return summaries
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_two_runs_at_once_stay_under_the_account_limit_only_when_shared(
+    account_sim: Callable[[bool], Simulator], shared: bool
+) -> None:
+    sim = account_sim(shared)
+    first = [(1, to) for to in range(101, 131)] + [(2, to) for to in range(101, 131)]
+    second = [(3, to) for to in range(101, 131)] + [(4, to) for to in range(101, 131)]
+    summaries = _archive_at_once(first, second)
+    counters = sim.counters()
+    if shared:
+        assert counters["rate_limited"] == 0
+        assert [s["totals"]["confirmed"] for s in summaries] == [60, 60]
+        assert sim.state.association_count() == 0
+    else:  # each run alone thinks the whole window is its own
+        assert counters["rate_limited"] > 0
+
+
+def test_a_sensor_right_after_its_archive_waits_for_the_window_not_a_429(
+    account_sim: Callable[[bool], Simulator],
+) -> None:
+    sim = account_sim(True)
+    summary = batch_op([(1, to) for to in range(101, 131)], batch_size=5).execute({})  # the window's 6
+    sensor = HubSpotBatchStatusSensor(task_id="confirm", summary=summary, verify=True, max_pairs_to_verify=30)
+    done = sensor.poke({})
+    assert done
+    assert sim.counters()["rate_limited"] == 0
+    assert sim.counters()["by_endpoint"].get("batch_read", 0) >= 1
