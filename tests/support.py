@@ -952,11 +952,21 @@ class RedisServer:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def conn_uri(self, db: int = 0) -> str:
-        """An Airflow connection URI (AIRFLOW_CONN_<ID>) of type redis that reaches this server."""
+        """An Airflow connection URI (AIRFLOW_CONN_<ID>) of type redis that reaches database `db`.
+
+        Airflow's RedisHook takes the database from the `db` extra (the query), not from the path
+        (which Airflow reads as the schema): without `?db=` every connection would use db 0.
+        """
         from urllib.parse import quote
 
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}?db={db}"
+
+    def conn_json(self, db: int = 0) -> str:
+        """The same connection as JSON, `db` a number: a URI's `?db=1` is the string "1", which
+        Airflow hands its masker as an extra value and then warns is too short to mask."""
+        conn = {"conn_type": "redis", "host": "127.0.0.1", "port": self.port, "extra": {"db": db}}
+        return json.dumps({**conn, "password": self.password} if self.password else conn)
 
     def start(self, timeout_s: float = 20.0) -> RedisServer:
         import subprocess
