@@ -487,7 +487,8 @@ def run(pairs: int, task_counts: Sequence[int], modes: Sequence[str], docs: bool
         seed, _ = write_workload(workdir, pairs)
         redis_server.start()
         warm_up(workdir, redis_server.conn_uri(1), modes)
-        with SimProcess(seed, settings, workdir, pairs) as sim:
+        sim = SimProcess(seed, settings, workdir, pairs)
+        with sim:
             bench = Bench(sim, redis_server, workdir, settings.rate_limit)
             for tasks in task_counts:
                 for mode in modes:
