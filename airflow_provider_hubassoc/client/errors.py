@@ -146,6 +146,15 @@ class HubSpotDailyLimitError(HubSpotRateLimitError):
         return False
 
 
+class HubSpotRateStoreError(HubSpotError):
+    """The account's shared rate budget (its Redis) did not answer. Worth retrying: usually a blip;
+    not fatal, so Airflow's retries apply when it lasts."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
 class HubSpotValidationError(HubSpotError):
     """400: HubSpot refused the request body."""
 

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from airflow_provider_hubassoc.client.errors import HubSpotError, redact
+from airflow_provider_hubassoc.client.errors import HubSpotRateStoreError, redact
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,6 @@ class BudgetStore(Protocol):
     """The part of a redis-py client the budget uses (`redis.Redis`, `redis.RedisCluster`)."""
 
     def register_script(self, script: str) -> Callable[..., Any]: ...
-
-
-class HubSpotRateStoreError(HubSpotError):
-    """The shared rate budget's store did not answer. Worth retrying: it is usually a blip."""
-
-    @property
-    def retryable(self) -> bool:
-        return True
 
 
 class SharedRateBudget:

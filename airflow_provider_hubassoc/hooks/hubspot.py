@@ -23,10 +23,15 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_hubassoc import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_hubassoc.client.api import DEFAULT_BASE_URL, HubSpotClient, check_base_url
 from airflow_provider_hubassoc.client.auth import OAuthTokenProvider, StaticTokenProvider, TokenProvider
-from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotError, redact
+from airflow_provider_hubassoc.client.errors import (
+    HubSpotConfigError,
+    HubSpotError,
+    HubSpotRateStoreError,
+    redact,
+)
 from airflow_provider_hubassoc.client.governor import DEFAULT_INTERVAL_S, RateGovernor, tier_limit
 from airflow_provider_hubassoc.client.retry import RetryPolicy
-from airflow_provider_hubassoc.client.shared_budget import HubSpotRateStoreError, SharedRateBudget
+from airflow_provider_hubassoc.client.shared_budget import SharedRateBudget
 from airflow_provider_hubassoc.client.versions import OAUTH_TOKEN_PATH, ApiVersion, parse_api_version
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, short_repr
 

@@ -21,9 +21,10 @@ import pytest
 
 from airflow_provider_hubassoc.client.api import HubSpotClient
 from airflow_provider_hubassoc.client.auth import StaticTokenProvider
+from airflow_provider_hubassoc.client.errors import HubSpotRateStoreError
 from airflow_provider_hubassoc.client.governor import RateGovernor
 from airflow_provider_hubassoc.client.retry import RetryPolicy
-from airflow_provider_hubassoc.client.shared_budget import KEY_PREFIX, HubSpotRateStoreError, SharedRateBudget
+from airflow_provider_hubassoc.client.shared_budget import KEY_PREFIX, SharedRateBudget
 from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
 from tests.support import RedisServer, pairs
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.client.errors import HubSpotConfigError
-from airflow_provider_hubassoc.client.shared_budget import HubSpotRateStoreError, SharedRateBudget
+from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotRateStoreError
+from airflow_provider_hubassoc.client.shared_budget import SharedRateBudget
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 from tests.support import RedisServer, free_port
 
