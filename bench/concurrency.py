@@ -33,6 +33,7 @@ every request of the configuration, first window included.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import itertools
 import json
@@ -178,6 +179,11 @@ class CounterPoller:
         self._connection.close()
 
 
+def first_request_at(samples: Sequence[Sample]) -> float:
+    """The first sample that saw a request: the simulator's first window began before it."""
+    return next(s.at for s in samples if s.requests > samples[0].requests)
+
+
 def archived_at(samples: Sequence[Sample], moment: float) -> float:
     """Pairs archived by `moment`, linear between the two samples around it."""
     for before, after in itertools.pairwise(samples):
@@ -197,7 +203,9 @@ class Result:
     mode: str
     tasks: int
     pairs: int
-    started: float = 0.0  # the first task's start (after GO)
+    started: float = 0.0  # the first task's start (the common start signal)
+    first_request: float = 0.0  # when the simulator's counters first moved (its window's start)
+    starts: list[float] = field(default_factory=list)  # each task's start
     ends: list[float] = field(default_factory=list)  # each task's end
     failed: int = 0
     archived: int = 0  # pairs the simulator answered 2xx for (its counter)
@@ -206,6 +214,7 @@ class Result:
     windows: int = 0  # whole windows in the steady span
     steady_pairs: float = 0.0
     budget_keys: int = 0  # account keys the shared budget left in Redis
+    samples: list[Sample] = field(default_factory=list)  # the counters over the run (for --raw)
 
     @property
     def wall_s(self) -> float:
@@ -323,13 +332,15 @@ def summarize(
     mode: str, tasks: int, pairs: int, outputs: list[dict[str, Any]], samples: list[Sample]
 ) -> Result:
     first, last = samples[0], samples[-1]
-    result = Result(mode, tasks, pairs, started=min(o["started"] for o in outputs),
+    starts = [o["started"] for o in outputs]
+    result = Result(mode, tasks, pairs, started=min(starts), starts=starts, samples=samples,
                     ends=[o["ended"] for o in outputs], failed=sum(o["totals"]["failed"] for o in outputs),
                     archived=last.archived - first.archived, requests=last.requests - first.requests,
                     rate_limited=last.rate_limited - first.rate_limited)  # fmt: skip
-    result.windows = max(0, math.floor((result.wall_s - WINDOW_S) / WINDOW_S))
+    result.first_request = first_request_at(samples)
+    result.windows = max(0, math.floor((max(result.ends) - result.first_request - WINDOW_S) / WINDOW_S))
     if result.windows:
-        span_start = result.started + WINDOW_S
+        span_start = result.first_request + WINDOW_S
         span_end = span_start + result.windows * WINDOW_S
         result.steady_pairs = archived_at(samples, span_end) - archived_at(samples, span_start)
     return result
@@ -367,15 +378,16 @@ def ceiling(settings: SimSettings | None = None) -> float:
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| mode | tasks | pairs | wall s | tasks ended at s | steady span s | steady pairs/s | % ceiling "
-        "| requests | 429s | 429 share | failed |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| mode | tasks | pairs | wall s | first request at s | tasks ended at s | steady span s "
+        "| steady pairs/s | % ceiling | requests | 429s | 429 share | failed |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(results, key=lambda r: (r.tasks, MODES.index(r.mode))):
         ends = sorted(end - r.started for end in r.ends)
         rate = "-" if r.steady_rate is None else f"{r.steady_rate:,.0f}"
         lines.append(
-            f"| {r.mode} | {r.tasks} | {r.pairs:,} | {r.wall_s:.1f} | {ends[0]:.1f}-{ends[-1]:.1f} "
+            f"| {r.mode} | {r.tasks} | {r.pairs:,} | {r.wall_s:.1f} | {r.first_request - r.started:.1f} "
+            f"| {ends[0]:.1f}-{ends[-1]:.1f} "
             f"| {r.windows * WINDOW_S:.0f} | {rate} | {share_text(r)} | {r.requests:,} | {r.rate_limited:,} "
             f"| {r.share_429:.2%} | {r.failed} |"
         )
@@ -472,7 +484,24 @@ def warm_up(workdir: Path, redis_url: str, modes: Sequence[str]) -> None:
         import airflow.providers.redis.hooks.redis  # noqa: F401
 
 
-def run(pairs: int, task_counts: Sequence[int], modes: Sequence[str], docs: bool) -> int:
+def write_raw(path: Path, results: list[Result]) -> None:
+    """Every configuration's numbers and counter timeline, times from its first task's start."""
+    rows = []
+    for r in results:
+        row = dataclasses.asdict(r)
+        row["starts"] = [t - r.started for t in r.starts]
+        row["ends"] = [t - r.started for t in r.ends]
+        row["samples"] = [
+            [round(x.at - r.started, 3), x.requests, x.rate_limited, x.archived] for x in r.samples
+        ]
+        rows.append(row)
+    path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    print(f"wrote {path}")
+
+
+def run(
+    pairs: int, task_counts: Sequence[int], modes: Sequence[str], docs: bool, raw: Path | None = None
+) -> int:
     started_at, started = datetime.now(timezone.utc), time.monotonic()
     settings = SimSettings()
     workdir = Path(tempfile.mkdtemp(prefix="hubassoc-concurrencybench-"))
@@ -507,6 +536,8 @@ def run(pairs: int, task_counts: Sequence[int], modes: Sequence[str], docs: bool
     print()
     print("\n".join(verdicts(results)))
     print(f"\nwhole run: {wall:.0f} s")
+    if raw is not None:
+        write_raw(raw, results)
     found = [problem for r in results for problem in problems(r)]
     for problem in found:
         print(f"PROBLEM: {problem}")
@@ -523,10 +554,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--quick", action="store_true", help=f"{QUICK_PAIRS:,} pairs, 1 and 2 tasks, no docs")
     p.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    p.add_argument("--raw", type=Path, help="also write every configuration's counter timeline (JSON) here")
     args = p.parse_args(argv)
     if args.quick:
-        return run(QUICK_PAIRS, QUICK_TASKS, args.modes, docs=False)
-    return run(args.pairs, args.tasks, args.modes, docs=not args.no_docs)
+        return run(QUICK_PAIRS, QUICK_TASKS, args.modes, docs=False, raw=args.raw)
+    return run(args.pairs, args.tasks, args.modes, docs=not args.no_docs, raw=args.raw)
 
 
 if __name__ == "__main__":
