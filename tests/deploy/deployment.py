@@ -1,9 +1,10 @@
 """A real Airflow 3 deployment in a temporary AIRFLOW_HOME: four components as separate processes.
 
 `Deployment` runs `airflow db migrate`, then `api-server`, `scheduler`, `dag-processor` and
-`triggerer`, each in its own process group with its output in `<home>/components/<name>.log`, and
-waits for `/api/v2/monitor/health` to report every component healthy. `stop()` ends each group it
-started (SIGTERM, then SIGKILL), whatever state the test left it in.
+`triggerer` (plus any `extra_components`, e.g. Celery workers), each in its own process group with
+its output in `<root>/components/<name>.log`, and waits for `/api/v2/monitor/health` to report
+every component healthy. `stop()` ends each group it started (SIGTERM, then SIGKILL), whatever
+state the test left it in. LocalExecutor on SQLite unless `executor` and `database_url` say otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +24,19 @@ from pathlib import Path
 
 import httpx
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+@dataclass(frozen=True)
+class Component:
+    """One long-running process, `airflow <args>`, with `env` on top of the deployment's environment."""
+
+    name: str
+    args: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+COMPONENTS = tuple(
+    Component(name, (name,)) for name in ("api-server", "scheduler", "dag-processor", "triggerer")
+)
 REPO = Path(__file__).resolve().parents[2]
 HEALTH_PATH = "/api/v2/monitor/health"
 ADMIN_USER = "admin"
@@ -63,12 +76,15 @@ def spawn(command: list[str], log_path: Path, env: Mapping[str, str], cwd: Path)
 
 @dataclass
 class Deployment:
-    """Airflow with LocalExecutor and SQLite in `root`; the dags folder links `dag_files`."""
+    """Airflow in `root` (LocalExecutor and SQLite by default); the dags folder links `dag_files`."""
 
     root: Path
     dag_files: list[Path]
     extra_env: dict[str, str] = field(default_factory=dict)
     parallelism: int = 4
+    executor: str = "LocalExecutor"
+    database_url: str | None = None  # None: a SQLite file in the home
+    extra_components: tuple[Component, ...] = ()
     port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -85,6 +101,10 @@ class Deployment:
     def component_logs(self) -> Path:
         return self.root / "components"
 
+    @property
+    def components(self) -> tuple[Component, ...]:
+        return (*COMPONENTS, *self.extra_components)
+
     def env(self) -> dict[str, str]:
         """The environment every component and CLI call shares (one config, one JWT secret)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -96,7 +116,7 @@ class Deployment:
         config = {
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.home / "dags"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -104,9 +124,8 @@ class Deployment:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "tests.deploy.sqlite_settings.CONNECT_ARGS",
-            "PYTHONPATH": str(REPO),  # for the connect arguments above
+            **self._database_config(),
+            "PYTHONPATH": str(REPO),  # for the SQLite connect arguments, and DAG files' test helpers
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__BASE_URL": self.url,
@@ -118,6 +137,14 @@ class Deployment:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         }
         return config
+
+    def _database_config(self) -> dict[str, str]:
+        if self.database_url is not None:
+            return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url}
+        return {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "tests.deploy.sqlite_settings.CONNECT_ARGS",
+        }
 
     # -- life cycle ---------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -131,15 +158,17 @@ class Deployment:
         self._airflow_cli("db", "migrate")
 
     def start(self, timeout_s: float = 180.0) -> None:
-        for name in COMPONENTS:
-            command = [sys.executable, "-m", "airflow", name]
-            self.processes[name] = spawn(command, self.component_logs / f"{name}.log", self.env(), self.root)
+        for component in self.components:
+            command = [sys.executable, "-m", "airflow", *component.args]
+            env = {**self.env(), **component.env}
+            log_path = self.component_logs / f"{component.name}.log"
+            self.processes[component.name] = spawn(command, log_path, env, self.root)
         self.wait_healthy(timeout_s)
 
     def stop(self) -> None:
         """Stop every component this object started, in reverse order; safe to call twice."""
-        for name in reversed(COMPONENTS):
-            process = self.processes.pop(name, None)
+        for component in reversed(self.components):
+            process = self.processes.pop(component.name, None)
             if process is not None:
                 stop_group(process)
 
@@ -191,10 +220,10 @@ class Deployment:
 
     def log_tails(self, chars: int = 3000) -> str:
         parts = []
-        for name in COMPONENTS:
-            path = self.component_logs / f"{name}.log"
+        for component in self.components:
+            path = self.component_logs / f"{component.name}.log"
             text = path.read_text(errors="replace")[-chars:] if path.exists() else ""
-            parts.append(f"--- {name} ---\n{text}")
+            parts.append(f"--- {component.name} ---\n{text}")
         return "\n".join(parts)
 
     def _airflow_cli(self, *args: str) -> None:
