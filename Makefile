@@ -42,6 +42,11 @@ bench: install
 bench-large: install
 	$(BIN)/python bench/run_bench.py --sizes 10000 100000 1000000
 
+# 1-8 concurrent tasks on one account (issue 15): shared Redis budget vs static split vs none (~5 min).
+.PHONY: bench-concurrency
+bench-concurrency: install
+	$(BIN)/python bench/concurrency.py
+
 # One venv per supported minor, rebuilt only when its lock or pyproject.toml changes. Under
 # `make -j` the installs take turns (flock): each writes the shared *.egg-info of `-e .`.
 .venv-af%/.installed: pyproject.toml constraints/airflow-%.txt
