@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ MARKER = "e2e_celery"
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "tests/deploy_celery/dags").glob("*.py"))
 MEASURED = pytest.StashKey[dict[str, dict[str, Any]]]()
+ROOT = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +66,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("e2e-celery: requests and 429s per case")
         for name, row in rows.items():
             terminalreporter.write_line(f"{name}: {json.dumps(row, sort_keys=True)}")
+    root = config.stash.get(ROOT, None)
+    if root is not None and root.exists():
+        terminalreporter.write_line(f"e2e-celery logs and data kept in {root}")
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +77,15 @@ def measured(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def celery_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("celery")
+def celery_root(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Logs, data and the servers' directories: not under pytest's numbered temporary folders,
+    which a concurrent pytest session may prune while the deployment runs. Kept when a test
+    failed (the summary names it), removed otherwise."""
+    root = Path(tempfile.mkdtemp(prefix="hubassoc-e2e-celery-"))
+    request.config.stash[ROOT] = root
+    yield root
+    if request.session.testsfailed == 0:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,8 @@ def celery_deployment(
     celery_env = {
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{sqlalchemy_url}",
+        # Not the default 8794: `make e2e` or another deployment on this machine may hold it.
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     }
     return Deployment(
         root=root,

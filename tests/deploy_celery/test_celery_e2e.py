@@ -22,7 +22,7 @@ from tests.deploy.airflow_api import AirflowApi, RunRef
 from tests.deploy.deployment import Deployment
 from tests.deploy.run_watch import RunRecord, wait_all
 from tests.deploy.simulators import contact_company_pairs, expected_state
-from tests.deploy_celery.cases import ACCOUNT_LIMIT, PARTITIONS, Case, Launch
+from tests.deploy_celery.cases import ACCOUNT_LIMIT, PARTITIONS, REDIS_CONN_ID, Case, Launch
 from tests.deploy_celery.names import BATCH_SIZE, POOL, POOL_SLOTS, SENSOR_TASKS
 from tests.support import RedisServer
 
@@ -33,6 +33,7 @@ RUN_TIMEOUT_S = 300
 MAX_429_SHARE = 0.005  # issue 15: at most 0.5% of requests
 # The sensors start "right after" the archive: as soon as Celery hands them to a worker.
 SENSOR_START_WITHIN_S = 30.0
+CLIENT_READY = "HubSpot client ready"  # the hook's log line naming each client it builds
 Interval = tuple[datetime, datetime]
 
 
@@ -110,6 +111,14 @@ def assert_account_kept_its_budget(
     assert limited <= MAX_429_SHARE * requests, f"{case.name}: {measured[case.name]}"
 
 
+def assert_client_joined_the_shared_budget(caller: str, log: str) -> None:
+    """The hook logs each client it builds, with its rate governor and, if any, its shared budget."""
+    ready = [line for line in log.splitlines() if CLIENT_READY in line]
+    assert ready, f"{caller}: no HubSpot client in its log"
+    unshared = [line[:600] for line in ready if not ("SharedRateBudget(" in line and REDIS_CONN_ID in line)]
+    assert not unshared, f"{caller}: a client without the shared budget: {unshared}"
+
+
 # -- (a) mapped partitions over a pool ------------------------------------------------------------
 
 
@@ -168,6 +177,15 @@ def test_sensors_reading_back_right_after_the_archive_share_its_budget(
         assert waited < SENSOR_START_WITHIN_S, f"{task_id} started {waited:.0f} s after the archive"
     # The pairs stay readable a while: the deferred sensor really handed over to its trigger.
     assert "deferred" in record.states_seen(SENSOR_TASKS[1]), record.seen
+    # Every caller took its requests from the account's shared budget: the archive and the poke
+    # sensor on Celery workers, the deferred sensor on a worker and then its trigger in the triggerer.
+    logs = {
+        task_id: deployment.task_log(run.dag_id, run.run_id, task_id)
+        for task_id in ("archive", *SENSOR_TASKS)
+    }
+    logs["trigger"] = deployment.task_log(run.dag_id, run.run_id, SENSOR_TASKS[1], trigger=True)
+    for caller, log in logs.items():
+        assert_client_joined_the_shared_budget(caller, log)
     assert_account_kept_its_budget(case, [archive, *sensors], celery_root, measured)
 
 
