@@ -10,18 +10,20 @@ scored by Redis' own clock (`TIME`), so machines need no common clock. Each oper
 script, atomic on the server:
 
 - `take`: drop grants older than the window; if the account is paused (after a 429) or the window
-  holds `limit` grants, answer how many ms to wait; else add a grant stamped now.
+  holds `limit` grants, answer how many ms to wait; else add a grant for a request in flight.
 - `restamp`: when the request's reply arrives, move its grant to now. HubSpot counts a request
   when it arrives, between our send and its reply; counting from the reply keeps the shared
-  window a little behind HubSpot's, never ahead of it.
+  window a little behind HubSpot's, never ahead of it. Until then the grant is stamped one
+  window ahead: a request that a busy worker sends late must not roll out of our window before
+  it has even reached HubSpot's.
 - `pause`: hold every caller of the account until a time (a key with that TTL).
 - `observe`: HubSpot's `X-HubSpot-RateLimit-Remaining` is the account-wide truth; when it is
   lower than the shared window's free slots (another app on the account, an uncoordinated
   caller), fill the difference with grants stamped now.
 
-A grant is only ever a member of the window: it rolls out after one interval whatever happens to
-the process that took it, so a worker killed while holding budget leaks nothing. The keys expire
-when the account goes quiet.
+A grant is only ever a member of the window: it rolls out at most two intervals after it was
+taken whatever happens to the process that took it, so a worker killed while holding budget
+leaks nothing. The keys expire when the account goes quiet.
 """
 
 from __future__ import annotations
@@ -45,22 +47,32 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
+# Grants older than the window leave it; `now` is truncated to the ms, so a grant stays 1 ms more.
+_EXPIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - interval))
+"""
+
 # KEYS: window, pause. ARGV: limit, interval_ms, member. Returns 0 (granted) or ms to wait.
+# A grant in flight is stamped one interval ahead (see `restamp`). When the slot that frees next
+# is still in flight, its reply will move it: look again soon rather than at its stamp.
 _TAKE = (
     _NOW
     + """
 local limit, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval)
+"""
+    + _EXPIRE
+    + """
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > now then return paused - now end
 local count = redis.call('ZCARD', KEYS[1])
 if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], interval * 2)
+  redis.call('ZADD', KEYS[1], now + interval, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], interval * 3)
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + interval - now)
+local next_free = tonumber(redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')[2])
+if next_free > now then return 50 end
+return math.max(1, next_free + interval - now + 1)
 """
 )
 
@@ -69,7 +81,7 @@ _RESTAMP = (
     _NOW
     + """
 redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 3)
 return 0
 """
 )
@@ -90,10 +102,12 @@ _OBSERVE = (
     _NOW
     + """
 local limit, interval, remaining = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval)
+"""
+    + _EXPIRE
+    + """
 local missing = math.min(limit, limit - redis.call('ZCARD', KEYS[1]) - remaining)
 for i = 1, missing do redis.call('ZADD', KEYS[1], now, ARGV[4] .. i) end
-if missing > 0 then redis.call('PEXPIRE', KEYS[1], interval * 2) end
+if missing > 0 then redis.call('PEXPIRE', KEYS[1], interval * 3) end
 return math.max(0, missing)
 """
 )

@@ -116,6 +116,19 @@ def test_a_restamped_grant_counts_from_its_reply(redis_server: RedisServer, acco
     assert sum(sleeps.waits) > 0.2
 
 
+def test_a_request_still_in_flight_keeps_its_grant_past_one_window(
+    redis_server: RedisServer, account: str
+) -> None:
+    """A stalled worker sends late: its grant must not roll out before the request reached HubSpot."""
+    sleeps = Sleeps()
+    stalled, other = budget(redis_server, account), budget(redis_server, account, sleep=sleeps)
+    for _ in range(2):
+        stalled.take(2, 0.3)
+    time.sleep(0.35)  # longer than the window, and still no reply
+    other.take(2, 0.3)
+    assert sleeps.waits  # the stalled grants still held the window
+
+
 def test_a_429_pause_holds_every_client(redis_server: RedisServer, account: str) -> None:
     sleeps = Sleeps()
     refused, other = budget(redis_server, account), budget(redis_server, account, sleep=sleeps)
