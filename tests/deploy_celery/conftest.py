@@ -34,7 +34,7 @@ from tests.deploy_celery.cases import (
 )
 from tests.deploy_celery.harness import BudgetProbe, celery_deployment, wait_for_workers, worker_nodename
 from tests.deploy_celery.names import DAG_IDS
-from tests.support import PostgresServer, RedisServer
+from tests.support import PostgresServer, RedisServer, deselect_unless_selected
 
 MARKER = "e2e_celery"
 REPO = Path(__file__).resolve().parents[2]
@@ -51,12 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect these tests unless the run selects them by marker."""
-    if MARKER in (config.option.markexpr or ""):
-        return
-    dropped = [item for item in items if item.get_closest_marker(MARKER)]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if not item.get_closest_marker(MARKER)]
+    deselect_unless_selected(config, items, MARKER)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
