@@ -170,9 +170,13 @@ class SharedRateBudget:
         return None
 
     def restamp(self, grant: str | None, interval_s: float) -> None:
-        """Count `grant`'s request from now: its reply has just arrived."""
+        """Count `grant`'s request from now: its reply has just arrived.
+
+        Quiet: the request is done, and failing it now would send it again. A grant that is not
+        restamped keeps its in-flight stamp and leaves the window one interval later.
+        """
         if grant is not None:
-            self._call(self._restamp_script, [self._window_key], [_ms(interval_s), grant])
+            self._call(self._restamp_script, [self._window_key], [_ms(interval_s), grant], quiet=True)
 
     def pause(self, seconds: float) -> None:
         """Hold every caller of the account for `seconds` (HubSpot answered 429)."""
@@ -190,8 +194,8 @@ class SharedRateBudget:
     ) -> Any:
         """Run one script; a store error is raised (or, with `fallback_local`, reported once).
 
-        `quiet` calls (pause, observe) only correct the budget: their failure is logged, never
-        raised, so that a retry's back-off or a reply's bookkeeping cannot fail the request.
+        `quiet` calls (restamp, pause, observe) only correct the budget: their failure is logged,
+        never raised, so that a retry's back-off or a reply's bookkeeping cannot fail the request.
         """
         if self._given_up:
             return None

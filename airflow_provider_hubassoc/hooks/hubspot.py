@@ -275,10 +275,15 @@ def shared_budget_for(settings: HubSpotSettings) -> SharedRateBudget | None:
     store_name = f"Redis connection {budget.redis_conn_id!r}"
     redis_hook = _redis_hook(budget.redis_conn_id)
     try:
+        redis_hook.get_connection(budget.redis_conn_id)
+    except Exception as exc:  # not defined, or the secrets backend refused it: a setup error
+        reason = redact(f"{type(exc).__name__}: {exc}", *settings.secrets)[:300]
+        raise HubSpotConfigError(f"the shared rate budget's {store_name} cannot be used: {reason}") from None
+    try:
         store = redis_hook.get_conn()
         _bound_waits(store)
         store.ping()
-    except Exception as exc:  # whatever the store or its connection lookup raised
+    except Exception as exc:  # whatever the store raised
         secret = getattr(redis_hook, "password", None)
         reason = redact(f"{type(exc).__name__}: {exc}", secret, *settings.secrets)[:300]
         if not budget.fallback_local:

@@ -200,6 +200,7 @@ def test_a_store_that_stops_answering_fails_naming_it(
     with caplog.at_level(logging.WARNING):
         worker.pause(1.0)  # corrections are logged, never raised: a back-off cannot fail a request
         worker.observe(5, 1.0, remaining=0)
+        worker.restamp("a-grant", 1.0)  # nor can a reply that already came back
     assert "could not be updated" in caplog.text
     assert "store-PASSWORD-1" not in caplog.text + str(caught.value)
 

@@ -91,8 +91,9 @@ def test_an_unreachable_store_fails_naming_the_connection(
 
 def test_an_unknown_store_connection_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     set_hubspot(monkeypatch, rate_limit_redis_conn_id="no_such_redis")
-    with pytest.raises(HubSpotRateStoreError, match="no_such_redis"):
+    with pytest.raises(HubSpotConfigError, match="no_such_redis") as caught:
         HubSpotHook().get_conn()
+    assert caught.value.fatal  # a setup error: no retry will define it
 
 
 def test_local_fallback_only_when_asked(
