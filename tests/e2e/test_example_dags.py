@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import SimulatorState
-from tests.support import RUN_KINDS, UI_RUN, dag_bag, point_hubspot_default_at, xcom_rows
+from airflow_provider_hubassoc.simulator import Simulator
+from tests.support import RUN_KINDS, UI_RUN, dag_bag, xcom_rows
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
@@ -55,15 +55,13 @@ def test_every_example_dag_imports_without_errors() -> None:
 @RUN_KINDS
 def test_association_cleanup_removes_exactly_the_stale_pairs(
     airflow_db: Path,
-    simulator_factory: Any,
+    demo_sim: Simulator,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     run_kind: dict[str, Any],
 ) -> None:
-    sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    point_hubspot_default_at(sim, monkeypatch)
     monkeypatch.setenv("HUBSPOT_CLEANUP_REPORT_DIR", str(tmp_path))
-    before = _contact_company_edges(sim)
+    before = _contact_company_edges(demo_sim)
     with (DATA / "stale_contact_company_pairs.csv").open() as handle:
         stale = {(row["from_id"], row["to_id"]) for row in csv.DictReader(handle)}
     existing_stale = stale & before.keys()
@@ -74,7 +72,7 @@ def test_association_cleanup_removes_exactly_the_stale_pairs(
     assert str(run.state) == "success"
     if run_kind:
         assert run.logical_date is None
-    after = _contact_company_edges(sim)
+    after = _contact_company_edges(demo_sim)
     assert after == {pair: labels for pair, labels in before.items() if pair not in existing_stale}
     reports = list(tmp_path.rglob("*.jsonl"))
     assert len(reports) == 1
@@ -88,14 +86,12 @@ def test_association_cleanup_removes_exactly_the_stale_pairs(
 
 def test_label_cleanup_removes_only_the_named_labels(
     airflow_db: Path,
-    simulator_factory: Any,
+    demo_sim: Simulator,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    point_hubspot_default_at(sim, monkeypatch)
     monkeypatch.setenv("HUBSPOT_CLEANUP_REPORT_DIR", str(tmp_path))
-    before = _contact_company_edges(sim)
+    before = _contact_company_edges(demo_sim)
     removals: dict[tuple[str, str], set[tuple[str, int]]] = {}
     names = {"Former employee": ("USER_DEFINED", 36), "Primary": ("HUBSPOT_DEFINED", 1)}
     for line in (DATA / "label_cleanup.jsonl").read_text().splitlines():
@@ -107,22 +103,20 @@ def test_label_cleanup_removes_only_the_named_labels(
 
     assert str(run.state) == "success"
     expected = {pair: labels - removals.get(pair, set()) for pair, labels in before.items()}
-    assert _contact_company_edges(sim) == expected
+    assert _contact_company_edges(demo_sim) == expected
     # The associations themselves stay: only labels went.
-    assert set(_contact_company_edges(sim)) == set(before)
+    assert set(_contact_company_edges(demo_sim)) == set(before)
 
 
 def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
     airflow_db: Path,
-    simulator_factory: Any,
+    demo_sim: Simulator,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The sample's one failing pair is 1 of 25 overall (4%), 1 of ~7 in its partition (14%): the
     example judges the whole clean-up, so it succeeds; the partitions' summaries add up."""
-    sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    point_hubspot_default_at(sim, monkeypatch)
     monkeypatch.setenv("HUBSPOT_CLEANUP_PARTITION_DIR", str(tmp_path))
     subprocess.run(
         [sys.executable, "-m", "airflow", "pools", "set", "hubspot_api", "4", "HubSpot API calls"],
@@ -131,18 +125,18 @@ def test_fanout_passes_on_its_own_sample_data_judged_as_one_cleanup(
     )
     with (DATA / "stale_contact_company_pairs.csv").open() as handle:
         stale = {(row["from_id"], row["to_id"]) for row in csv.DictReader(handle)}
-    before = _contact_company_edges(sim)
+    before = _contact_company_edges(demo_sim)
 
     run = _run("hubspot_cleanup_fanout", **UI_RUN)
 
     assert str(run.state) == "success"
-    after = _contact_company_edges(sim)
+    after = _contact_company_edges(demo_sim)
     assert after == {pair: labels for pair, labels in before.items() if pair not in stale}
     totals = _xcom(run, "judge_cleanup")
     assert (totals["requested"], totals["confirmed"], totals["failed"]) == (len(stale), len(stale) - 1, 1)
     finals = [r.getMessage() for r in caplog.records if "pairs (100.0%" in r.getMessage()]
     assert len(finals) == 4, f"one final progress line per partition: {finals}"
-    assert sim.counters()["by_endpoint"]["batch_archive"] >= 4  # at least one request per partition
+    assert demo_sim.counters()["by_endpoint"]["batch_archive"] >= 4  # at least one request per partition
 
 
 def _xcom(run: Any, task_id: str) -> Any:

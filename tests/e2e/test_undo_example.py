@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import SimulatorState
-from tests.support import UI_RUN, dag_bag, point_hubspot_default_at
+from airflow_provider_hubassoc.simulator import Simulator
+from tests.support import UI_RUN, dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
-DATA = EXAMPLES / "data"
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +24,14 @@ def _dag(name: str) -> Any:
 
 
 def test_undo_puts_back_what_the_nightly_cleanup_removed(
-    airflow_db: Path, simulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    airflow_db: Path, demo_sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    point_hubspot_default_at(sim, monkeypatch)
     monkeypatch.setenv("HUBSPOT_CLEANUP_REPORT_DIR", str(tmp_path))
-    before = dict(sim.state.edges("contacts", "companies"))
+    before = dict(demo_sim.state.edges("contacts", "companies"))
 
     cleanup = _dag("hubspot_association_cleanup").test(**UI_RUN)
     assert str(cleanup.state) == "success"
-    after_cleanup = dict(sim.state.edges("contacts", "companies"))
+    after_cleanup = dict(demo_sim.state.edges("contacts", "companies"))
     removed = before.keys() - after_cleanup.keys()
     assert removed
     (report,) = tmp_path.rglob("association_cleanup_*.jsonl")
@@ -42,7 +39,7 @@ def test_undo_puts_back_what_the_nightly_cleanup_removed(
 
     undo = _dag("hubspot_undo_cleanup").test(**UI_RUN, run_conf={"report_path": str(report)})
     assert str(undo.state) == "success"
-    assert dict(sim.state.edges("contacts", "companies")) == before
+    assert dict(demo_sim.state.edges("contacts", "companies")) == before
     (undo_report,) = tmp_path.rglob("undo_*.jsonl")
     summary = json.loads(undo_report.read_text().splitlines()[-1])
     assert summary["operation"] == "batch_create"

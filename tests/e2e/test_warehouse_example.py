@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import SimulatorState
-from tests.support import RUN_KINDS, dag_bag, point_hubspot_default_at
+from airflow_provider_hubassoc.simulator import Simulator
+from tests.support import RUN_KINDS, dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DATA = EXAMPLES / "data"
@@ -22,20 +22,18 @@ pytestmark = pytest.mark.e2e
 @RUN_KINDS
 def test_warehouse_cleanup_removes_the_due_departures_only(
     airflow_db: Path,
-    simulator_factory: Any,
+    demo_sim: Simulator,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     run_kind: dict[str, Any],
 ) -> None:
-    sim = simulator_factory(state=SimulatorState.from_file(DATA / "demo_seed.json"))
-    point_hubspot_default_at(sim, monkeypatch)
     warehouse = tmp_path / "warehouse.db"
     monkeypatch.setenv("HUBSPOT_WAREHOUSE_DB", str(warehouse))
     monkeypatch.setenv(
         "AIRFLOW_CONN_HUBSPOT_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(warehouse)})
     )
     monkeypatch.setenv("HUBSPOT_CLEANUP_REPORT_DIR", str(tmp_path / "reports"))
-    before = dict(sim.state.edges("contacts", "companies"))
+    before = dict(demo_sim.state.edges("contacts", "companies"))
     with (DATA / "stale_contact_company_pairs.csv").open() as handle:
         due = {(row["from_id"], row["to_id"]) for row in csv.DictReader(handle)}
     existing_due = due & before.keys()
@@ -46,7 +44,7 @@ def test_warehouse_cleanup_removes_the_due_departures_only(
     run = bag.get_dag("hubspot_warehouse_cleanup").test(**run_kind)
 
     assert str(run.state) == "success"
-    after = dict(sim.state.edges("contacts", "companies"))
+    after = dict(demo_sim.state.edges("contacts", "companies"))
     assert after == {pair: labels for pair, labels in before.items() if pair not in existing_due}
     assert {("1001", "2010"), ("1003", "2003"), ("1005", "2007")} <= after.keys()  # not yet due: kept
     (report,) = (tmp_path / "reports").glob("*.jsonl")
