@@ -275,17 +275,17 @@ def shared_budget_for(settings: HubSpotSettings) -> SharedRateBudget | None:
     store_name = f"Redis connection {budget.redis_conn_id!r}"
     redis_hook = _redis_hook(budget.redis_conn_id)
     try:
-        redis_hook.get_connection(budget.redis_conn_id)
+        redis_conn = redis_hook.get_connection(budget.redis_conn_id)
     except Exception as exc:  # not defined, or the secrets backend refused it: a setup error
         reason = redact(f"{type(exc).__name__}: {exc}", *settings.secrets)[:300]
         raise HubSpotConfigError(f"the shared rate budget's {store_name} cannot be used: {reason}") from None
+    secrets = tuple(s for s in (redis_conn.password, *settings.secrets) if s)
     try:
         store = redis_hook.get_conn()
         _bound_waits(store)
         store.ping()
     except Exception as exc:  # whatever the store raised
-        secret = getattr(redis_hook, "password", None)
-        reason = redact(f"{type(exc).__name__}: {exc}", secret, *settings.secrets)[:300]
+        reason = redact(f"{type(exc).__name__}: {exc}", *secrets)[:300]
         if not budget.fallback_local:
             raise HubSpotRateStoreError(
                 f"the shared rate budget's store ({store_name}) is unreachable: {reason}"
@@ -297,13 +297,12 @@ def shared_budget_for(settings: HubSpotSettings) -> SharedRateBudget | None:
             reason,
         )
         return None
-    secret = getattr(redis_hook, "password", None)
     return SharedRateBudget(
         store,
         budget.account or settings.account_key,
         store_name=store_name,
         fallback_local=budget.fallback_local,
-        secrets=tuple(s for s in (secret, *settings.secrets) if s),
+        secrets=secrets,
     )
 
 
