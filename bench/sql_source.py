@@ -48,9 +48,9 @@ def child(source: str, n: int, location: str, fetch_size: int) -> None:
     # A task has Airflow loaded whatever its input: both sources start from the same baseline RSS.
     import airflow.providers.postgres.hooks.postgres  # noqa: F401
 
-    from airflow_provider_hubassoc.operators.chunking import PairStore
-    from airflow_provider_hubassoc.operators.inputs import load_pairs
-    from airflow_provider_hubassoc.operators.sql_source import SqlSource
+    from airflow_provider_hubassoc.batch.inputs import load_pairs
+    from airflow_provider_hubassoc.batch.sql_source import SqlSource
+    from airflow_provider_hubassoc.batch.store import PairStore
 
     if source == "postgres":
         sql = "SELECT from_id, to_id FROM pairs WHERE from_id <= %(n)s"

@@ -24,8 +24,8 @@ from typing import Any
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
 
+from airflow_provider_hubassoc.batch.sql_source import SqlSource
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
-from airflow_provider_hubassoc.operators.sql_source import SqlSource
 
 DATA = Path(__file__).resolve().parent / "data"
 WAREHOUSE_DB = os.environ.get("HUBSPOT_WAREHOUSE_DB", "/tmp/hubspot-warehouse.db")

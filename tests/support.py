@@ -394,8 +394,8 @@ GRID_LABELS: tuple[dict[str, Any], ...] = (
 
 def label_catalog(labels: Iterable[dict[str, Any]] = GRID_LABELS) -> Any:
     """A LabelCatalog for contacts -> companies, as if the labels endpoint listed `labels`."""
+    from airflow_provider_hubassoc.batch.labels import LabelCatalog
     from airflow_provider_hubassoc.models.responses import AssociationLabel
-    from airflow_provider_hubassoc.operators.labels import LabelCatalog
 
     listed = [AssociationLabel.model_validate(label) for label in labels]
     return LabelCatalog("contacts", "companies", listed)
@@ -403,8 +403,8 @@ def label_catalog(labels: Iterable[dict[str, Any]] = GRID_LABELS) -> Any:
 
 def load_inputs(inputs: Any, *, labels: Iterable[dict[str, Any]] | None = None) -> tuple[Any, list[Any]]:
     """(LoadReport, pairs in store order) for `inputs`; label archive when `labels` is given."""
-    from airflow_provider_hubassoc.operators.chunking import PairStore
-    from airflow_provider_hubassoc.operators.inputs import load_pairs
+    from airflow_provider_hubassoc.batch.inputs import load_pairs
+    from airflow_provider_hubassoc.batch.store import PairStore
 
     catalog = label_catalog(labels) if labels is not None else None
     with PairStore() as store:

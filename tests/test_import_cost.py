@@ -14,7 +14,7 @@ DEFERRED = [
     "airflow_provider_hubassoc.client.api",
     "airflow_provider_hubassoc.hooks.hubspot",
     "airflow_provider_hubassoc.triggers.batch_status",
-    "airflow_provider_hubassoc.operators.chunking",
+    "airflow_provider_hubassoc.batch.store",
     "airflow_provider_hubassoc.simulator",
 ]
 
@@ -50,7 +50,7 @@ def test_the_client_is_airflow_free() -> None:
     """The triggerer, the benchmarks and the simulator tests use the client without Airflow."""
     code = (
         "import json, sys\n"
-        "import airflow_provider_hubassoc.client.api, airflow_provider_hubassoc.client.readback\n"
+        "import airflow_provider_hubassoc.client.api, airflow_provider_hubassoc.batch.readback\n"
         "print(json.dumps(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

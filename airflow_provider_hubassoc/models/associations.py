@@ -8,7 +8,12 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
-from airflow_provider_hubassoc.models.identifiers import InputValidationError, TypeId, short_repr
+from airflow_provider_hubassoc.models.identifiers import (
+    InputValidationError,
+    TypeId,
+    parse_record_id,
+    short_repr,
+)
 
 
 class AssociationCategory(str, Enum):
@@ -101,3 +106,33 @@ class Pair:
 
     def types_wire(self) -> list[dict[str, object]] | None:
         return [t.to_wire() for t in self.types] if self.types else None
+
+
+def type_key(t: AssociationType) -> tuple[str, int]:
+    """Sort key of a type: category, then type id."""
+    return (t.category.value, t.type_id)
+
+
+def pair_line(pair: Pair, status: str | None = None) -> dict[str, Any]:
+    """A pair as report lines, summaries and trigger kwargs show it; `status` added when given."""
+    line: dict[str, Any] = {"fromId": pair.from_id, "toId": pair.to_id, "types": pair.types_wire()}
+    if status is not None:
+        line["status"] = status
+    return line
+
+
+def pair_of_line(line: dict[str, Any], where: str = "pair") -> Pair:
+    """The inverse of `pair_line`: ids canonical, labels sorted and unique. Raises
+    `InputValidationError` naming `where` for a line that is not a pair of ours."""
+    try:
+        labels = {AssociationType.model_validate(t) for t in line.get("types") or ()}
+        return Pair(
+            from_id=parse_record_id(line["fromId"], field="fromId"),
+            to_id=parse_record_id(line["toId"], field="toId"),
+            types=tuple(sorted(labels, key=type_key)),
+        )
+    except (KeyError, TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
+        text = str(err)
+        raise InputValidationError(
+            f"{where}: not a pair ({text[:297] + '...' if len(text) > 300 else text})"
+        ) from None

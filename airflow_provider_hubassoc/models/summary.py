@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_hubassoc.models.associations import Pair
-from airflow_provider_hubassoc.models.report import pair_of_line
+from airflow_provider_hubassoc.models.associations import Pair, pair_of_line
 
 SUMMARY_MAX_BYTES = 16 * 1024
 FAILED_SAMPLE_SIZE = 20

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, ClassVar
 from airflow_provider_hubassoc.operators.base import BaseHubSpotArchiveOperator
 
 if TYPE_CHECKING:
+    from airflow_provider_hubassoc.batch.store import Chunk
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.responses import BatchResult
     from airflow_provider_hubassoc.models.summary import Operation
-    from airflow_provider_hubassoc.operators.chunking import Chunk
 
 
 class HubSpotArchiveAssociationsOperator(BaseHubSpotArchiveOperator):

@@ -17,14 +17,14 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_hubassoc.batch.labels import LabelCatalog
+    from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome
+    from airflow_provider_hubassoc.batch.report import ReportFile
+    from airflow_provider_hubassoc.batch.sender import StopSignal
+    from airflow_provider_hubassoc.batch.store import Chunk, PairStore
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.responses import BatchResult
     from airflow_provider_hubassoc.models.summary import OnError, Operation
-    from airflow_provider_hubassoc.operators.chunking import Chunk, PairStore
-    from airflow_provider_hubassoc.operators.labels import LabelCatalog
-    from airflow_provider_hubassoc.operators.outcomes import ChunkOutcome
-    from airflow_provider_hubassoc.operators.report import ReportFile
-    from airflow_provider_hubassoc.operators.runner import StopSignal
 
 ON_ERROR_CHOICES = ("fail", "threshold", "ignore")
 
@@ -132,16 +132,16 @@ class BaseHubSpotArchiveOperator(BaseOperator):
 
     def check(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> ChunkOutcome:
         """Dry run: what sending the chunk would do, from a batch read (never a write)."""
-        from airflow_provider_hubassoc.client.readback import find_still_present
-        from airflow_provider_hubassoc.operators.outcomes import read_back_outcome
+        from airflow_provider_hubassoc.batch.outcomes import read_back_outcome
+        from airflow_provider_hubassoc.batch.readback import find_still_present
 
         found = find_still_present(client, from_type, to_type, chunk.pairs)
         return read_back_outcome(chunk, set(found.still_present))
 
     # -- Airflow entry points -------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_hubassoc.operators.chunking import PairStore
-        from airflow_provider_hubassoc.operators.runner import ArchiveRun, StopSignal
+        from airflow_provider_hubassoc.batch.sender import ArchiveRun, StopSignal
+        from airflow_provider_hubassoc.batch.store import PairStore
 
         started = now_iso()
         from_type, to_type = self._object_types()
@@ -185,7 +185,7 @@ class BaseHubSpotArchiveOperator(BaseOperator):
 
     def _check_dry_run_report(self) -> None:
         """A dry run must not replace a real run's report: it is that run's checkpoint."""
-        from airflow_provider_hubassoc.operators.report import holds_real_run
+        from airflow_provider_hubassoc.batch.report import holds_real_run
 
         if self.is_dry_run and self.report_path and holds_real_run(self.report_path):
             self._refuse(
@@ -219,8 +219,7 @@ class BaseHubSpotArchiveOperator(BaseOperator):
         self, context: Context, from_type: str, to_type: str, client: HubSpotClient, started: str
     ) -> ReportFile | None:
         """Lock the report, read this run's checkpoint and set other runs' reports aside."""
-        from airflow_provider_hubassoc.models.report import KIND_HEADER
-        from airflow_provider_hubassoc.operators.report import ReportError, ReportFile, RunIdentity
+        from airflow_provider_hubassoc.batch.report import KIND_HEADER, ReportError, ReportFile, RunIdentity
 
         if self.snapshot and not self.report_path:  # e.g. a template that rendered empty
             self._refuse(ValueError("snapshot=True needs report_path: the snapshot is written to the report"))
@@ -252,7 +251,7 @@ class BaseHubSpotArchiveOperator(BaseOperator):
 
     def _record_inputs(self, report: ReportFile | None, digest: str) -> None:
         """A retry's checkpoint applies only to the pairs it was made from (a query may change)."""
-        from airflow_provider_hubassoc.operators.report import ReportError
+        from airflow_provider_hubassoc.batch.report import ReportError
 
         if report is None:
             return
@@ -264,10 +263,10 @@ class BaseHubSpotArchiveOperator(BaseOperator):
     def _load(self, store: PairStore, client: HubSpotClient, from_type: str, to_type: str) -> str:
         """Stream the whole input into the store (label names resolved): nothing is sent before.
         Returns the digest of the loaded pairs."""
+        from airflow_provider_hubassoc.batch.inputs import load_pairs
+        from airflow_provider_hubassoc.batch.labels import LabelCatalog
         from airflow_provider_hubassoc.client.errors import HubSpotError
         from airflow_provider_hubassoc.models.identifiers import InputValidationError
-        from airflow_provider_hubassoc.operators.inputs import load_pairs
-        from airflow_provider_hubassoc.operators.labels import LabelCatalog
 
         def catalog() -> LabelCatalog:
             return LabelCatalog(from_type, to_type, client.list_labels(from_type, to_type))

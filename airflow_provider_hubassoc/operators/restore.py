@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_provider_hubassoc.operators.base import BaseHubSpotArchiveOperator
 
 if TYPE_CHECKING:
+    from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome
+    from airflow_provider_hubassoc.batch.store import Chunk, PairStore
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.associations import AssociationType
     from airflow_provider_hubassoc.models.responses import BatchResult
     from airflow_provider_hubassoc.models.summary import Operation
-    from airflow_provider_hubassoc.operators.chunking import Chunk, PairStore
-    from airflow_provider_hubassoc.operators.outcomes import ChunkOutcome
 
 ARCHIVE_OPERATIONS = ("batch_archive", "label_archive")
 IN_DOUBT = "in_doubt"  # a snapshot without a pair line: the run crashed between the two
@@ -41,7 +41,7 @@ class RestorePlan:
 
     def removed(self, keep: Callable[[Key], bool]) -> Iterable[dict[str, Any]]:
         """Restore inputs: the pairs the run removed (or may have), with their recorded types."""
-        from airflow_provider_hubassoc.models.report import ACCEPTED, CONFIRMED, DONE_EARLIER
+        from airflow_provider_hubassoc.batch.report import ACCEPTED, CONFIRMED, DONE_EARLIER
 
         restorable = {CONFIRMED, ACCEPTED, DONE_EARLIER, IN_DOUBT}
         for key, types in self.snapshots.items():
@@ -56,7 +56,7 @@ class RestorePlan:
 
 def read_plan(path: str) -> RestorePlan:
     """Read an archive report in one pass. Raises `ReportUnreadableError` / `InputValidationError`."""
-    from airflow_provider_hubassoc.models.report import (
+    from airflow_provider_hubassoc.batch.report import (
         KIND_HEADER,
         KIND_PAIR,
         KIND_SNAPSHOT,
@@ -111,8 +111,8 @@ def check_plan(plan: RestorePlan, from_type: str | None, to_type: str | None) ->
 def pair_filter(from_ids: Any, pairs: Any) -> Callable[[Key], bool]:
     """Which pairs to restore: all, those of `from_ids`, or exactly `pairs`. Raises
     `InputValidationError` naming the bad item."""
+    from airflow_provider_hubassoc.batch.inputs import parse_input
     from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
-    from airflow_provider_hubassoc.operators.inputs import parse_input
 
     if from_ids is not None:
         if isinstance(from_ids, (str, bytes, int)) or not isinstance(from_ids, Iterable):
@@ -195,8 +195,8 @@ class HubSpotRestoreAssociationsOperator(BaseHubSpotArchiveOperator):
 
     def check(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> ChunkOutcome:
         """Dry run: a pair holding every recorded type already is `absent` (nothing to re-create)."""
-        from airflow_provider_hubassoc.client.readback import index_labels
-        from airflow_provider_hubassoc.operators.outcomes import ChunkOutcome, Verdict
+        from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome, Verdict
+        from airflow_provider_hubassoc.batch.readback import index_labels
 
         read = client.read_associations(from_type, to_type, chunk.from_ids())
         indexes = {from_id: index_labels(records) for from_id, records in read.associations.items()}
@@ -214,8 +214,8 @@ class HubSpotRestoreAssociationsOperator(BaseHubSpotArchiveOperator):
     # -- before any request ---------------------------------------------------------------------
     def _object_types(self) -> tuple[str, str]:
         """The archive report is read and checked first: its types are the restore's."""
+        from airflow_provider_hubassoc.batch.report import ReportUnreadableError
         from airflow_provider_hubassoc.models.identifiers import InputValidationError
-        from airflow_provider_hubassoc.models.report import ReportUnreadableError
 
         try:
             self._keep = pair_filter(self.from_ids, self.pairs)
@@ -227,7 +227,7 @@ class HubSpotRestoreAssociationsOperator(BaseHubSpotArchiveOperator):
         return super()._object_types()
 
     def _load(self, store: PairStore, client: HubSpotClient, from_type: str, to_type: str) -> str:
-        from airflow_provider_hubassoc.operators.inputs import input_digest
+        from airflow_provider_hubassoc.batch.inputs import input_digest
 
         assert self._plan is not None, "_object_types reads the plan first"
         self.inputs = list(self._plan.removed(self._keep))

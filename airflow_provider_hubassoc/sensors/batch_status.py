@@ -27,11 +27,12 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_hubassoc.models.report import ACCEPTED, CONFIRMED, pair_line, pair_of_line
+from airflow_provider_hubassoc.batch.report import ACCEPTED, CONFIRMED
+from airflow_provider_hubassoc.models.associations import pair_line, pair_of_line
 from airflow_provider_hubassoc.models.summary import VERIFY_SAMPLE_SIZE, ArchiveSummary
 
 if TYPE_CHECKING:
-    from airflow_provider_hubassoc.client.readback import AssociationReader, ReadbackPlan, ReadbackResult
+    from airflow_provider_hubassoc.batch.readback import AssociationReader, ReadbackPlan, ReadbackResult
     from airflow_provider_hubassoc.models.associations import Pair
 
 # Up to this many still-present pairs are handed to the trigger inline; beyond, the report path.
@@ -216,7 +217,7 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
     def _get_plan(self, summary: ArchiveSummary) -> ReadbackPlan:
         """The report (with the sample as its stand-in), or the sample alone; built once."""
         if self._plan is None:
-            from airflow_provider_hubassoc.client.readback import ReadbackPlan
+            from airflow_provider_hubassoc.batch.readback import ReadbackPlan
 
             self._plan = ReadbackPlan(
                 summary.from_object_type,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
-    from airflow_provider_hubassoc.client.readback import AssociationReader, ReadbackPlan, ReadbackResult
+    from airflow_provider_hubassoc.batch.readback import AssociationReader, ReadbackPlan, ReadbackResult
     from airflow_provider_hubassoc.models.associations import Pair
 
 _T = TypeVar("_T")
@@ -146,8 +146,8 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
     # -- blocking steps, run in the trigger's thread ------------------------------------------------
 
     def _build_plan(self) -> ReadbackPlan:
-        from airflow_provider_hubassoc.client.readback import ReadbackPlan
-        from airflow_provider_hubassoc.models.report import pair_of_line
+        from airflow_provider_hubassoc.batch.readback import ReadbackPlan
+        from airflow_provider_hubassoc.models.associations import pair_of_line
 
         def entries(lines: list[dict[str, Any]] | None) -> list[tuple[str, Pair]] | None:
             return None if lines is None else [(str(p.get("status")), pair_of_line(p)) for p in lines]
@@ -229,8 +229,8 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
         self, bound: float, last: ReadbackResult | None
     ) -> ReadbackResult | str | TriggerEvent:
         """A pass bounded by `bound` seconds: its result, why it gave none, or the final error event."""
+        from airflow_provider_hubassoc.batch.report import ReportUnreadableError
         from airflow_provider_hubassoc.client.errors import HubSpotError
-        from airflow_provider_hubassoc.models.report import ReportUnreadableError
 
         try:
             result = await self._off_loop(self._read_back, bound)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
+from airflow_provider_hubassoc.batch.report import DONE_EARLIER, SENT_STATUSES, iter_report_pairs
 from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubSpotNotFoundError
-from airflow_provider_hubassoc.models.report import DONE_EARLIER, SENT_STATUSES, iter_report_pairs
 from airflow_provider_hubassoc.models.summary import SUMMARY_MAX_BYTES, ArchiveSummary
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator, SimulatorState
 from tests.support import BILLING, BOSS, FT, TT, UNLABELED, batch_op, label_op, task_context
@@ -496,10 +496,10 @@ def test_a_file_that_is_not_utf8_is_refused_naming_it(make_sim: MakeSim, tmp_pat
 def test_an_error_on_the_recording_thread_sends_none_of_the_queued_chunks() -> None:
     import threading
 
+    from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome, Verdict
+    from airflow_provider_hubassoc.batch.sender import ChunkRunner, StopSignal
+    from airflow_provider_hubassoc.batch.store import Chunk
     from airflow_provider_hubassoc.models.associations import Pair
-    from airflow_provider_hubassoc.operators.chunking import Chunk
-    from airflow_provider_hubassoc.operators.outcomes import ChunkOutcome, Verdict
-    from airflow_provider_hubassoc.operators.runner import ChunkRunner, StopSignal
 
     sent: list[int] = []
     recorded = threading.Event()

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_hubassoc.batch.inputs import MAX_MESSAGE, load_pairs, parse_input
+from airflow_provider_hubassoc.batch.labels import LabelName
+from airflow_provider_hubassoc.batch.store import PairStore
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
 from airflow_provider_hubassoc.models.identifiers import InputValidationError
-from airflow_provider_hubassoc.operators.chunking import PairStore
-from airflow_provider_hubassoc.operators.inputs import MAX_MESSAGE, load_pairs, parse_input
-from airflow_provider_hubassoc.operators.labels import LabelName
 from tests.support import GRID_LABELS, label_catalog, load_inputs
 
 USER_36 = AssociationType(category=AssociationCategory.USER_DEFINED, type_id=36)

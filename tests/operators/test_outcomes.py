@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_hubassoc.batch.outcomes import outcome_of_reply
+from airflow_provider_hubassoc.batch.sender import CircuitBreaker, Progress
+from airflow_provider_hubassoc.batch.store import Chunk
 from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.responses import BatchResponse, BatchResult
 from airflow_provider_hubassoc.models.summary import ArchiveSummary, fan_out_breach
-from airflow_provider_hubassoc.operators.chunking import Chunk
-from airflow_provider_hubassoc.operators.outcomes import outcome_of_reply
-from airflow_provider_hubassoc.operators.runner import CircuitBreaker, Progress
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
 from tests.support import FT, TT, batch_op, task_context
 
@@ -144,7 +144,7 @@ def test_read_back_waits_for_hubspot_reads_to_catch_up(
     import time
     from types import SimpleNamespace
 
-    from airflow_provider_hubassoc.operators import runner
+    from airflow_provider_hubassoc.batch import sender as runner
 
     sim = make_sim(faults=FaultPlan(visibility_delay_s=0.3))
     fake = SimpleNamespace(now=0.0, sleeps=[])
@@ -173,8 +173,8 @@ def _pairs(report: Path) -> list[dict[str, Any]]:
 
 
 def test_breaker_counts_failed_requests_in_a_row_not_refused_inputs() -> None:
+    from airflow_provider_hubassoc.batch.outcomes import request_failed
     from airflow_provider_hubassoc.client.errors import HubSpotServerError
-    from airflow_provider_hubassoc.operators.outcomes import request_failed
 
     breaker = CircuitBreaker(1000, on_error="ignore", max_error_ratio=None, max_failed_in_a_row=2)
     refused = outcome_of_reply(CHUNK, reply(200, body(errors=[{"category": "X", "message": "m", "id": "1"}])))
@@ -186,7 +186,7 @@ def test_breaker_counts_failed_requests_in_a_row_not_refused_inputs() -> None:
 
 
 def test_progress_counts_done_earlier_and_reaches_100_percent() -> None:
-    from airflow_provider_hubassoc.operators.outcomes import done_earlier
+    from airflow_provider_hubassoc.batch.outcomes import done_earlier
 
     now = [0.0]
     progress = Progress(6, verb="archived", interval=10.0, clock=lambda: now[0])

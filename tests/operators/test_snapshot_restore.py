@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_hubassoc.models.report import KIND_SNAPSHOT
+from airflow_provider_hubassoc.batch.report import KIND_SNAPSHOT
 from airflow_provider_hubassoc.operators.restore import HubSpotRestoreAssociationsOperator
 from airflow_provider_hubassoc.simulator import Simulator
 from tests.support import (
@@ -297,10 +297,10 @@ class _Report:
 def test_snapshot_reads_are_grouped_by_from_ids_and_chunks(
     from_ids: Callable[[int], str], expected_reads: list[int]
 ) -> None:
+    from airflow_provider_hubassoc.batch.sender import StopSignal
+    from airflow_provider_hubassoc.batch.snapshot import Snapshotter
+    from airflow_provider_hubassoc.batch.store import Chunk
     from airflow_provider_hubassoc.models.associations import Pair
-    from airflow_provider_hubassoc.operators.chunking import Chunk
-    from airflow_provider_hubassoc.operators.runner import StopSignal
-    from airflow_provider_hubassoc.operators.snapshot import Snapshotter
 
     pairs = [
         Pair(from_ids(i), str(100_000 + i)) for i in range(2500 if expected_reads[0] == 1000 else 12_000)

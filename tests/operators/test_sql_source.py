@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_hubassoc.operators.sql_source import SqlSource, SqlSourceError
+from airflow_provider_hubassoc.batch.sql_source import SqlSource, SqlSourceError
 from airflow_provider_hubassoc.simulator import Simulator
 from tests.support import (
     BOSS,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_hubassoc.batch.report import read_checkpoint
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
-from airflow_provider_hubassoc.operators.report import read_checkpoint
 from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
 from tests.support import (
     FT,

@@ -306,7 +306,7 @@ class _FullDisk:
 def test_a_full_disk_while_reporting_names_the_path_and_stops_sending(
     rel_sim: MakeSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_hubassoc.operators import report as report_module
+    from airflow_provider_hubassoc.batch import report as report_module
 
     sim = rel_sim()
     report = tmp_path / "r.jsonl"

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.client.readback import (
+from airflow_provider_hubassoc.batch.readback import (
     READ_BATCH_LIMIT,
     ReadbackPlan,
     find_still_present,
 )
+from airflow_provider_hubassoc.batch.report import ReportUnreadableError
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
-from airflow_provider_hubassoc.models.report import ReportUnreadableError
 from tests.support import FakeReader, write_report
 
 UNLABELED = ("HUBSPOT_DEFINED", 279)

@@ -110,7 +110,7 @@ def test_a_trickled_reply_cannot_hold_the_event_past_the_deadline(monkeypatch: p
 def test_the_exact_label_is_read_back_from_the_simulator(simulator_factory: Any) -> None:
     """Through the real client and batch read: a label archive is verified only when that very
     label (category and type id) is gone, whatever else happened to the pair."""
-    from airflow_provider_hubassoc.client.readback import ReadbackPlan
+    from airflow_provider_hubassoc.batch.readback import ReadbackPlan
     from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
     from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
 

@@ -19,22 +19,22 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_hubassoc.client.errors import HubSpotError
-from airflow_provider_hubassoc.models.associations import Pair
-from airflow_provider_hubassoc.models.summary import OnError
-from airflow_provider_hubassoc.operators.chunking import Chunk
-from airflow_provider_hubassoc.operators.outcomes import (
+from airflow_provider_hubassoc.batch.outcomes import (
     ChunkOutcome,
     not_sent,
     read_back_verdict,
     request_failed,
 )
+from airflow_provider_hubassoc.batch.store import Chunk
+from airflow_provider_hubassoc.client.errors import HubSpotError
+from airflow_provider_hubassoc.models.associations import Pair
+from airflow_provider_hubassoc.models.summary import OnError
 
 if TYPE_CHECKING:
+    from airflow_provider_hubassoc.batch.report import ReportFile
+    from airflow_provider_hubassoc.batch.store import PairStore
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.operators.base import BaseHubSpotArchiveOperator
-    from airflow_provider_hubassoc.operators.chunking import PairStore
-    from airflow_provider_hubassoc.operators.report import ReportFile
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +266,8 @@ class ArchiveRun:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
+        from airflow_provider_hubassoc.batch.report import SummaryBuilder
         from airflow_provider_hubassoc.models.summary import ArchiveSummary
-        from airflow_provider_hubassoc.operators.report import SummaryBuilder
 
         self.op, self.client, self.store, self.report, self.stop = op, client, store, report, stop
         self.from_type, self.to_type = from_type, to_type
@@ -325,8 +325,8 @@ class ArchiveRun:
 
     def _chunks_to_send(self) -> Iterator[Chunk]:
         """Every chunk; those done by an earlier attempt of this run are recorded, not yielded."""
-        from airflow_provider_hubassoc.models.report import DONE_EARLIER_CATEGORY
-        from airflow_provider_hubassoc.operators.outcomes import done_earlier
+        from airflow_provider_hubassoc.batch.outcomes import done_earlier
+        from airflow_provider_hubassoc.batch.report import DONE_EARLIER_CATEGORY
 
         checkpoint = self.report.checkpoint if self.report is not None else set()
         for chunk in self.store.chunks(self.op.batch_size):
@@ -339,13 +339,13 @@ class ArchiveRun:
         """With `snapshot`, each chunk comes only once what its pairs have is on disk."""
         if not getattr(self.op, "snapshot", False) or self.op.is_dry_run or self.report is None:
             return chunks
-        from airflow_provider_hubassoc.operators.snapshot import Snapshotter
+        from airflow_provider_hubassoc.batch.snapshot import Snapshotter
 
         snapshotter = Snapshotter(self.client, self.report, self.stop, self.from_type, self.to_type)
         return snapshotter.ahead(chunks)
 
     def _send(self, chunk: Chunk) -> ChunkOutcome:
-        from airflow_provider_hubassoc.operators.outcomes import outcome_of_reply
+        from airflow_provider_hubassoc.batch.outcomes import outcome_of_reply
 
         if self.op.is_dry_run:
             return self.op.check(self.client, chunk, self.from_type, self.to_type)
@@ -414,7 +414,7 @@ class ArchiveRun:
         self._write_accepted(present)
 
     def _still_present_after_waiting(self) -> set[Pair]:
-        from airflow_provider_hubassoc.client.readback import find_still_present
+        from airflow_provider_hubassoc.batch.readback import find_still_present
 
         deadline = self.clock() + self.op.read_back_timeout
         pending: Iterable[Pair] = (pair for _, pair in self._accepted_pairs())

@@ -29,8 +29,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_hubassoc.batch.sources import FROM_KEYS, TO_KEYS
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, short_repr
-from airflow_provider_hubassoc.operators.sources import FROM_KEYS, TO_KEYS
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook

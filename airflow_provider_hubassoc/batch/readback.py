@@ -21,16 +21,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
-from airflow_provider_hubassoc.models.associations import Pair
-from airflow_provider_hubassoc.models.report import (
+from airflow_provider_hubassoc.batch.report import (
     ACCEPTED,
     DONE_EARLIER,
     SENT_STATUSES,
     ReportUnreadableError,
     iter_report_entries,
-    pair_line,
 )
+from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
+from airflow_provider_hubassoc.models.associations import Pair, pair_line
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.models.responses import AssociatedRecord, AssociationReadResult

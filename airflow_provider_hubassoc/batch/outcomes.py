@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from airflow_provider_hubassoc.batch.store import Chunk
 from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.responses import BatchErrorItem, BatchResponse, BatchResult, BatchStatus
 from airflow_provider_hubassoc.models.summary import PairStatus
-from airflow_provider_hubassoc.operators.chunking import Chunk
 
 NOT_ATTEMPTED = "not_attempted"
 NO_BODY = "NO_BODY"  # the batch status of a 2xx reply without a body (a v4 204)

@@ -1,6 +1,7 @@
-"""The per-pair JSONL report (the writer), its checkpoint, its lock, and the bounded XCom summary.
+"""The per-pair JSONL report, in one home: its line schema, its one line reader, the writer, its
+checkpoint, its lock, and the bounded XCom summary built while it is written.
 
-The report (format in docs/architecture.md; read only through `models/report.py`) is flushed
+The report (format in docs/architecture.md) is flushed
 after every chunk, so a crash keeps what was recorded. Three rules protect it:
 - a checkpoint only skips work for a retry of the same task of the same DAG run (the header
   records dag_id, task_id, run_id and map_index), or when the user asks to resume;
@@ -18,22 +19,20 @@ import os
 import random
 import re
 from collections import Counter
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_provider_hubassoc.models.associations import Pair
-from airflow_provider_hubassoc.models.report import (
-    DONE_EARLIER,
-    DONE_EARLIER_CATEGORY,
-    KIND_CHUNK,
-    KIND_HEADER,
-    KIND_PAIR,
-    KIND_SNAPSHOT,
-    KIND_SUMMARY,
-    iter_report_objects,
+from airflow_provider_hubassoc.batch.sources import local_path, path_exists
+from airflow_provider_hubassoc.models.associations import (
+    AssociationType,
+    Pair,
     pair_line,
+    pair_of_line,
+    type_key,
 )
+from airflow_provider_hubassoc.models.identifiers import InputValidationError
 from airflow_provider_hubassoc.models.summary import (
     FAILED_SAMPLE_SIZE,
     SUMMARY_MAX_BYTES,
@@ -41,9 +40,136 @@ from airflow_provider_hubassoc.models.summary import (
     ArchiveSummary,
     PairStatus,
 )
-from airflow_provider_hubassoc.operators.sources import local_path, path_exists
 
 log = logging.getLogger(__name__)
+
+# Line kinds.
+KIND_HEADER = "header"
+KIND_PAIR = "pair"
+KIND_CHUNK = "chunk"
+KIND_SUMMARY = "summary"
+# What a pair had just before an archive run with `snapshot` removed it (written before the
+# request): `types` lists `{"category", "typeId", "label"}`; empty, with `"absent": true`, when the
+# pair had nothing to remove. A restore re-creates these types.
+KIND_SNAPSHOT = "snapshot"
+
+# Pair statuses: every pair of a real run ends in exactly one of the first four.
+CONFIRMED = "confirmed"  # HubSpot's reply body, or a read-back, shows it done
+ACCEPTED = "accepted"  # answered 2xx, but the reply said nothing about this pair
+FAILED = "failed"
+SKIPPED = "skipped"
+WOULD_REMOVE = "would_remove"  # dry run: present now
+ABSENT = "absent"  # dry run: nothing to remove
+PAIR_STATUSES = (CONFIRMED, ACCEPTED, FAILED, SKIPPED, WOULD_REMOVE, ABSENT)
+# What the run sent and HubSpot answered 2xx: the pairs a read-back verifies.
+SENT_STATUSES = (CONFIRMED, ACCEPTED)
+
+# A skipped pair line with this category was done by an earlier attempt of the same run
+# (checkpoint). Readers name it with the pseudo-status DONE_EARLIER.
+DONE_EARLIER_CATEGORY = "checkpoint"
+DONE_EARLIER = "doneEarlier"
+
+
+class ReportUnreadableError(OSError):
+    """The report cannot be opened or read, or a pair line in it is not one of ours."""
+
+
+def iter_report_pairs(path: str, statuses: Collection[str] = SENT_STATUSES) -> Iterator[Pair]:
+    """Every pair line whose status is in `statuses`, streamed (a 1M-line report is never held).
+
+    A skipped line done by an earlier attempt matches the pseudo-status `DONE_EARLIER`.
+    """
+    for _, pair in iter_report_entries(path, statuses):
+        yield pair
+
+
+def iter_report_entries(path: str, statuses: Collection[str] = SENT_STATUSES) -> Iterator[tuple[str, Pair]]:
+    """`(status, pair)` of every pair line whose status is in `statuses`.
+
+    Raises `ReportUnreadableError` naming the path (and line) when the file cannot be read or a
+    pair line is malformed. A torn last line (a crash mid-write) is not an error: it is skipped.
+    """
+    wanted = frozenset(statuses)
+    for number, obj in _iter_objects(path):
+        if obj.get("kind") != KIND_PAIR:
+            continue
+        status = pair_status(obj)
+        if status in wanted:
+            try:
+                pair = pair_of_line(obj, f"report {path!r} line {number}")
+            except InputValidationError as err:
+                raise ReportUnreadableError(str(err)) from None
+            yield status, pair
+
+
+def pair_status(line: dict[str, Any]) -> str:
+    """A pair line's status, `DONE_EARLIER` for a pair skipped because an earlier attempt did it."""
+    status = str(line.get("status"))
+    if status == SKIPPED and line.get("category") == DONE_EARLIER_CATEGORY:
+        return DONE_EARLIER
+    return status
+
+
+def read_report_line(path: str, kind: str) -> dict[str, Any] | None:
+    """The last line of `kind` (e.g. the header, or the summary a finished run ends with)."""
+    found: dict[str, Any] | None = None
+    for _, obj in _iter_objects(path):
+        if obj.get("kind") == kind:
+            found = obj
+    return found
+
+
+def iter_report_objects(path: str, kinds: Collection[str]) -> Iterator[dict[str, Any]]:
+    """Every line of the given kinds, streamed, in file order (a torn last line is skipped).
+
+    Raises `ReportUnreadableError` naming the path when the file cannot be read.
+    """
+    wanted = frozenset(kinds)
+    for _, obj in _iter_objects(path):
+        if obj.get("kind") in wanted:
+            yield obj
+
+
+def snapshot_types(line: dict[str, Any], where: str = "snapshot") -> tuple[AssociationType, ...]:
+    """The types of a snapshot line, sorted and unique (empty when the pair had nothing).
+
+    Raises `InputValidationError` naming `where` for a type this provider cannot send back (an
+    unknown category, a malformed type id).
+    """
+    try:
+        types = {AssociationType.model_validate(t) for t in line.get("types") or ()}
+    except (TypeError, ValueError) as err:
+        raise InputValidationError(f"{where}: a recorded type cannot be re-created ({_short(err)})") from None
+    return tuple(sorted(types, key=type_key))
+
+
+def _iter_objects(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`(line number, object)` of each JSON object line; lines that do not parse are skipped."""
+    try:
+        with _open(path, "r") as handle:
+            # readline, not iteration: Airflow 2.11's object-storage handle cannot be iterated.
+            for number, line in enumerate(iter(handle.readline, ""), start=1):
+                obj = _json_object(line)
+                if obj is not None:
+                    yield number, obj
+    except (OSError, UnicodeDecodeError) as err:
+        raise ReportUnreadableError(f"report {path!r} is not readable: {_short(err)}") from None
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _short(err: BaseException, limit: int = 300) -> str:
+    text = str(err)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 MESSAGE_LIMIT = 300
 KIND_INPUTS = "inputs"  # the loaded input's digest: a retry's checkpoint applies only to the same pairs
@@ -126,7 +252,7 @@ def _done_digests(location: str) -> set[str]:
 
 
 def _snapshot_lines(location: str) -> list[str]:
-    """The raw snapshot lines of a report (see models/report.py KIND_SNAPSHOT)."""
+    """The raw snapshot lines of a report (KIND_SNAPSHOT above)."""
     prefix = json.dumps({"kind": KIND_SNAPSHOT}, separators=(",", ":"))[:-1] + ","
     with _open(location, "r") as handle:
         lines = iter(handle.readline, "")  # Airflow 2.11's object-storage handle cannot be iterated

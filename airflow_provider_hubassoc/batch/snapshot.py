@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_hubassoc.batch.report import KIND_SNAPSHOT
+from airflow_provider_hubassoc.batch.store import Chunk
 from airflow_provider_hubassoc.client.errors import HubSpotError
 from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
 from airflow_provider_hubassoc.models.associations import (
@@ -21,18 +23,16 @@ from airflow_provider_hubassoc.models.associations import (
     UNLABELED_TYPE_IDS,
     Pair,
 )
-from airflow_provider_hubassoc.models.report import KIND_SNAPSHOT
-from airflow_provider_hubassoc.operators.chunking import Chunk
 
 if TYPE_CHECKING:
+    from airflow_provider_hubassoc.batch.report import ReportFile
+    from airflow_provider_hubassoc.batch.sender import StopSignal
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.responses import (
         AssociatedRecord,
         AssociationLabel,
         AssociationReadResult,
     )
-    from airflow_provider_hubassoc.operators.report import ReportFile
-    from airflow_provider_hubassoc.operators.runner import StopSignal
 
 log = logging.getLogger(__name__)
 

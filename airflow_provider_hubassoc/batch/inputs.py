@@ -39,12 +39,12 @@ from pydantic import (
     model_validator,
 )
 
+from airflow_provider_hubassoc.batch.labels import LabelCatalog, LabelName, LabelSpec, spec_key
+from airflow_provider_hubassoc.batch.sources import FROM_KEYS, TO_KEYS, is_file_input, iter_inputs
+from airflow_provider_hubassoc.batch.sql_source import SqlSource
+from airflow_provider_hubassoc.batch.store import PairStore, Row
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id, short_repr
-from airflow_provider_hubassoc.operators.chunking import PairStore, Row
-from airflow_provider_hubassoc.operators.labels import LabelCatalog, LabelName, LabelSpec, spec_key
-from airflow_provider_hubassoc.operators.sources import FROM_KEYS, TO_KEYS, is_file_input, iter_inputs
-from airflow_provider_hubassoc.operators.sql_source import SqlSource
 
 MAX_MESSAGE = 1_800  # a refusal, plus the operator's prefix, stays under 2,000 characters
 

@@ -1,0 +1,1 @@
+"""The run engine: input -> pair store -> chunks -> send -> outcomes -> report -> summary."""
