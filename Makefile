@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The local HubSpot simulator: its own distribution (simulator/), installed editable beside the
+# provider for the demo, the tests and the benchmarks; never part of the provider's wheel.
+SIMULATOR := ./simulator
 # The lock `make test` uses: the newest supported Airflow.
 LOCK := constraints/airflow-3.3.txt
 AIRFLOW_MINORS := 2.11 3.0 3.1 3.2 3.3
@@ -21,8 +24,8 @@ install: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
-	$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[test,lint]'
+$(STAMP): $(BIN)/python pyproject.toml simulator/pyproject.toml $(LOCK)
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[test,lint]' -e $(SIMULATOR)
 	touch $(STAMP)
 
 test: install
@@ -49,9 +52,9 @@ bench-concurrency: install
 
 # One venv per supported minor, rebuilt only when its lock or pyproject.toml changes. Under
 # `make -j` the installs take turns (flock): each writes the shared *.egg-info of `-e .`.
-.venv-af%/.installed: pyproject.toml constraints/airflow-%.txt
+.venv-af%/.installed: pyproject.toml simulator/pyproject.toml constraints/airflow-%.txt
 	test -x .venv-af$*/bin/python || $(PYTHON) -m venv .venv-af$*
-	flock .venv-install.lock .venv-af$*/bin/python -m pip install $(PIP_QUIET) -c constraints/airflow-$*.txt -e '.[test,lint]'
+	flock .venv-install.lock .venv-af$*/bin/python -m pip install $(PIP_QUIET) -c constraints/airflow-$*.txt -e '.[test,lint]' -e $(SIMULATOR)
 	touch $@
 
 # The whole suite on each minor in MATRIX, one `test-af<minor>` target each: `make -k` goes on
@@ -63,7 +66,8 @@ test-af%: .venv-af%/.installed
 	.venv-af$*/bin/python -m pytest -p no:cacheprovider
 
 # Re-resolve every lock from scratch: a fresh .venv-af<minor> gets constraints/airflow-<minor>.in
-# plus '-e .[test,lint]', and its pip freeze becomes constraints/airflow-<minor>.txt.
+# plus '-e .[test,lint]' and '-e ./simulator', and its pip freeze (editables excluded) becomes
+# constraints/airflow-<minor>.txt.
 lock: $(foreach m,$(AIRFLOW_MINORS),lock-$(m))
 
 # The newest minor's lock also pins what `make e2e` and `make e2e-celery` add (selenium, Celery).
@@ -73,7 +77,7 @@ lock-3.3: LOCK_EXTRAS := test,lint,e2e
 lock-%:
 	rm -rf .venv-af$*
 	$(PYTHON) -m venv .venv-af$*
-	.venv-af$*/bin/python -m pip install $(PIP_QUIET) -r constraints/airflow-$*.in -e '.[$(LOCK_EXTRAS)]'
+	.venv-af$*/bin/python -m pip install $(PIP_QUIET) -r constraints/airflow-$*.in -e '.[$(LOCK_EXTRAS)]' -e $(SIMULATOR)
 	{ echo "# Every version the Airflow $* tests run with: pip freeze of a fresh venv,"; \
 	  echo "# Python $$(.venv-af$*/bin/python -c 'import platform; print(platform.python_version())'), resolved from constraints/airflow-$*.in. Regenerate with: make lock"; \
 	  .venv-af$*/bin/python -m pip freeze --exclude-editable; } > constraints/airflow-$*.txt

@@ -241,7 +241,7 @@ class Bench:
 
     def add_token(self, token: str, known: list[str]) -> None:
         """A fresh simulator token, i.e. a fresh rolling window and a fresh account key in Redis."""
-        from airflow_provider_hubassoc.simulator.config import DEFAULT_TOKEN
+        from hubassoc_simulator.config import DEFAULT_TOKEN
 
         known.append(token)
         body = json.dumps({"tokens": {t: {} for t in (DEFAULT_TOKEN, *known)}}).encode()

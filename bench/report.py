@@ -290,7 +290,7 @@ def markdown(bench: Bench) -> str:
         f"- Started {bench.started:%Y-%m-%d %H:%M} UTC; the whole run took {bench.elapsed_s / 60:.1f} min.",
         f"- Machine: {_machine()}.",
         f"- Code measured: {s.get('code', 'not recorded')}.",
-        "- Simulator (`python -m airflow_provider_hubassoc.simulator`), set up like a Professional "
+        "- Simulator (`python -m hubassoc_simulator`), set up like a Professional "
         f"private app: {s['rate_limit']} requests per rolling {s['window_s']:g} s, "
         f"{s['latency_ms']:g} ms +- {s['jitter_ms']:g} ms "
         f"latency per request, at most {s['batch_size']} inputs per request, `Retry-After` on 429. "

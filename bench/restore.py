@@ -83,7 +83,7 @@ def write_pairs(path: Path, start: int, n: int) -> None:
 def measure(
     phase: str, sim: SimProcess, workdir: Path, pairs: Path, report: Path, rate_limit: int
 ) -> dict[str, Any]:
-    from airflow_provider_hubassoc.simulator.config import DEFAULT_TOKEN
+    from hubassoc_simulator.config import DEFAULT_TOKEN
 
     time.sleep(WINDOW_S + 0.5)  # each phase starts with an empty rolling window
     before = sim.counters()

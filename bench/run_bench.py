@@ -78,7 +78,7 @@ def child_env(workdir: Path) -> dict[str, str]:
 
 def run_one(client: str, n: int, seed: Path, pairs: Path, args: argparse.Namespace, workdir: Path) -> Run:
     """Fresh simulator, fresh client process; then read what the simulator saw."""
-    from airflow_provider_hubassoc.simulator.config import DEFAULT_TOKEN
+    from hubassoc_simulator.config import DEFAULT_TOKEN
 
     settings = SimSettings(args.rate_limit, args.latency_ms, args.jitter_ms, args.batch_size)
     ceiling = args.rate_limit * args.batch_size / WINDOW_S

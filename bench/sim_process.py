@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_hubassoc.simulator.process import SimulatorProcess
 from bench.common import FROM_TYPE, TO_TYPE
+from hubassoc_simulator.process import SimulatorProcess
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,7 @@ def main() -> int:
                 [
                     sys.executable,
                     "-m",
-                    "airflow_provider_hubassoc.simulator",
+                    "hubassoc_simulator",
                     "--port",
                     "0",
                     "--ready-file",

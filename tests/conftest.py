@@ -40,7 +40,7 @@ for folder in (EXAMPLE_DAGS, TEST_DAGS):
             if not link.exists():
                 link.symlink_to(item)
 
-pytest_plugins = ["airflow_provider_hubassoc.simulator.pytest_plugin"]
+pytest_plugins = ["tests.fixtures.simulator"]
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +69,7 @@ def connection_json(url: str, token: str | None = None, **extra: Any) -> str:
 @pytest.fixture
 def hubspot_conn(hubspot_simulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """`hubspot_default` pointing at the running simulator with its default token."""
-    from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+    from hubassoc_simulator import DEFAULT_TOKEN
 
     monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", connection_json(hubspot_simulator.url, DEFAULT_TOKEN))
     return "hubspot_default"

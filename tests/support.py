@@ -27,7 +27,7 @@ from airflow_provider_hubassoc.operators.archive import (
     HubSpotArchiveAssociationLabelsOperator,
     HubSpotArchiveAssociationsOperator,
 )
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorState
+from hubassoc_simulator import DEFAULT_TOKEN, Simulator, SimulatorState
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.models.responses import AssociationReadResult
@@ -1076,7 +1076,7 @@ def both_directions(sim: Simulator) -> tuple[dict[Any, Any], dict[Any, Any]]:
 
 def point_hubspot_default_at(sim: Any, monkeypatch: Any) -> None:
     """`hubspot_default` (read by the example DAGs) pointing at `sim` with its default token."""
-    from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+    from hubassoc_simulator import DEFAULT_TOKEN
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_HUBSPOT_DEFAULT",

@@ -15,7 +15,7 @@ DEFERRED = [
     "airflow_provider_hubassoc.hooks.hubspot",
     "airflow_provider_hubassoc.triggers.batch_status",
     "airflow_provider_hubassoc.batch.store",
-    "airflow_provider_hubassoc.simulator",
+    "hubassoc_simulator",
 ]
 
 

@@ -42,8 +42,8 @@ def _latest_summary(report_dir: Path) -> dict[str, Any] | None:
 
 
 def main() -> int:
-    from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
-    from airflow_provider_hubassoc.simulator.process import SimulatorProcess
+    from hubassoc_simulator import DEFAULT_TOKEN
+    from hubassoc_simulator.process import SimulatorProcess
 
     workdir = Path(tempfile.mkdtemp(prefix="hubassoc-demo-"))
     home, reports = workdir / "airflow_home", workdir / "reports"

@@ -15,7 +15,7 @@ from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubS
 from airflow_provider_hubassoc.client.governor import RateGovernor
 from airflow_provider_hubassoc.client.retry import RetryPolicy
 from airflow_provider_hubassoc.models.associations import AssociationCategory
-from airflow_provider_hubassoc.simulator import (
+from hubassoc_simulator import (
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
     DEFAULT_REFRESH_TOKEN,

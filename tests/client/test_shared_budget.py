@@ -25,7 +25,7 @@ from airflow_provider_hubassoc.client.errors import HubSpotRateStoreError
 from airflow_provider_hubassoc.client.governor import RateGovernor
 from airflow_provider_hubassoc.client.retry import RetryPolicy
 from airflow_provider_hubassoc.client.shared_budget import KEY_PREFIX, SharedRateBudget
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
+from hubassoc_simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
 from tests.support import RedisServer, pairs
 
 Factory = Callable[..., Simulator]

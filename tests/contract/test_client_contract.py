@@ -19,11 +19,11 @@ from airflow_provider_hubassoc.client.api import HubSpotClient
 from airflow_provider_hubassoc.client.errors import HubSpotError
 from airflow_provider_hubassoc.client.versions import ApiVersion
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
-from airflow_provider_hubassoc.simulator.config import BatchStatus
-from airflow_provider_hubassoc.simulator.facts import ArchiveReply, ReadReply, Version
-from airflow_provider_hubassoc.simulator.pytest_plugin import SimulatorFactory
+from hubassoc_simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
+from hubassoc_simulator.config import BatchStatus
+from hubassoc_simulator.facts import ArchiveReply, ReadReply, Version
 from tests.contract.hubspot_contract import ArchiveRequest, LabelsRequest, ReadRequest, Shape, check
+from tests.fixtures.simulator import SimulatorFactory
 
 H = "HUBSPOT_DEFINED"
 U = "USER_DEFINED"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
-from airflow_provider_hubassoc.simulator.facts import ArchiveReply
-from airflow_provider_hubassoc.simulator.pytest_plugin import SimulatorFactory
+from hubassoc_simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
+from hubassoc_simulator.facts import ArchiveReply
+from tests.fixtures.simulator import SimulatorFactory
 from tests.support import SimClient
 
 H = "HUBSPOT_DEFINED"

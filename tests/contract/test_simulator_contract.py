@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_hubassoc.simulator import (
+from hubassoc_simulator import (
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
     DEFAULT_REFRESH_TOKEN,
@@ -24,9 +24,8 @@ from airflow_provider_hubassoc.simulator import (
     TokenSpec,
     endpoints,
 )
-from airflow_provider_hubassoc.simulator.config import FaultKind
-from airflow_provider_hubassoc.simulator.facts import ArchiveReply, CreateReply, ReadReply, Version
-from airflow_provider_hubassoc.simulator.pytest_plugin import SimulatorFactory
+from hubassoc_simulator.config import FaultKind
+from hubassoc_simulator.facts import ArchiveReply, CreateReply, ReadReply, Version
 from tests.contract.hubspot_contract import (
     BatchBody,
     CreateBody,
@@ -39,6 +38,7 @@ from tests.contract.hubspot_contract import (
     Shape,
     check,
 )
+from tests.fixtures.simulator import SimulatorFactory
 from tests.support import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient, label_inputs, sim_api_path
 
 H = "HUBSPOT_DEFINED"

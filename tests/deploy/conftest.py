@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_hubassoc.simulator.process import SimulatorProcess
+from hubassoc_simulator.process import SimulatorProcess
 from tests.deploy.airflow_api import AirflowApi
 from tests.deploy.browser import AirflowUi, airflow_ui
 from tests.deploy.deployment import ADMIN_USER, Deployment

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+from hubassoc_simulator import DEFAULT_TOKEN
 from tests.deploy.airflow_api import AirflowApi, RunRef
 from tests.deploy.run_watch import RunWatcher
 from tests.deploy.simulators import (

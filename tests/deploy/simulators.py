@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_hubassoc.simulator import SimulatorState
-from airflow_provider_hubassoc.simulator.process import SimulatorProcess
+from hubassoc_simulator import SimulatorState
+from hubassoc_simulator.process import SimulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SEED = REPO / "dags_examples" / "data" / "demo_seed.json"

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+from hubassoc_simulator import DEFAULT_TOKEN
 from tests.deploy.airflow_api import AirflowApi, RunRef
 from tests.deploy.browser import AirflowUi
 from tests.deploy.deployment import Deployment

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
-from airflow_provider_hubassoc.simulator.process import SimulatorProcess
+from hubassoc_simulator import DEFAULT_TOKEN
+from hubassoc_simulator.process import SimulatorProcess
 from tests.deploy.airflow_api import AirflowApi, RunRef
 from tests.deploy.run_watch import RunWatcher
 from tests.deploy.simulators import Pair, contact_company_pairs, write_pairs_csv

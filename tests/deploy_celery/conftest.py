@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator.process import SimulatorProcess
+from hubassoc_simulator.process import SimulatorProcess
 from tests.deploy.airflow_api import AirflowApi
 from tests.deploy.deployment import ADMIN_USER, Deployment
 from tests.deploy.run_watch import RunWatcher

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN
+from hubassoc_simulator import DEFAULT_TOKEN
 from tests.deploy.airflow_api import AirflowApi, RunRef
 from tests.deploy.deployment import Deployment
 from tests.deploy.run_watch import RunRecord, wait_all

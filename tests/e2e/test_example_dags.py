@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import Simulator
+from hubassoc_simulator import Simulator
 from tests.support import RUN_KINDS, UI_RUN, dag_bag, xcom_rows
 
 REPO = Path(__file__).resolve().parents[2]

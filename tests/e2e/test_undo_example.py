@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import Simulator
+from hubassoc_simulator import Simulator
 from tests.support import UI_RUN, dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import Simulator
+from hubassoc_simulator import Simulator
 from tests.support import RUN_KINDS, dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
+from hubassoc_simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
 from tests.support import grid_state
 
 

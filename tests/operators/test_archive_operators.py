@@ -13,7 +13,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from airflow_provider_hubassoc.batch.report import DONE_EARLIER, SENT_STATUSES, iter_report_pairs
 from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubSpotNotFoundError
 from airflow_provider_hubassoc.models.summary import SUMMARY_MAX_BYTES, ArchiveSummary
-from airflow_provider_hubassoc.simulator import FaultPlan, Simulator, SimulatorState
+from hubassoc_simulator import FaultPlan, Simulator, SimulatorState
 from tests.support import BILLING, BOSS, FT, TT, UNLABELED, batch_op, label_op, task_context
 
 MakeSim = Callable[..., Simulator]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import Simulator
+from hubassoc_simulator import Simulator
 from tests.dag_files import load_test_dag
 from tests.support import BILLING, FT, TT, UNLABELED, xcom_rows
 

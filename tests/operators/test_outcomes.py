@@ -16,7 +16,7 @@ from airflow_provider_hubassoc.batch.store import Chunk
 from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.responses import BatchResponse, BatchResult
 from airflow_provider_hubassoc.models.summary import ArchiveSummary, fan_out_breach
-from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
+from hubassoc_simulator import FaultPlan, Simulator
 from tests.support import FT, TT, batch_op, task_context
 
 MakeSim = Callable[..., Simulator]

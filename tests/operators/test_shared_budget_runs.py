@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSensor
-from airflow_provider_hubassoc.simulator import Simulator
+from hubassoc_simulator import Simulator
 from tests.support import RedisServer, allow_execute_on_this_thread, batch_op, grid_state
 
 LIMIT, INTERVAL_MS = 6, 500  # per account, in the simulator and in the connection

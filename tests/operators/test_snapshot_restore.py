@@ -12,7 +12,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_hubassoc.batch.report import KIND_SNAPSHOT
 from airflow_provider_hubassoc.operators.restore import HubSpotRestoreAssociationsOperator
-from airflow_provider_hubassoc.simulator import Simulator
+from hubassoc_simulator import Simulator
 from tests.support import (
     BOSS,
     FT,
@@ -238,7 +238,7 @@ def test_create_associations_accepts_201_200_and_207(
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.client.auth import StaticTokenProvider
     from airflow_provider_hubassoc.models.associations import AssociationType, Pair
-    from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorConfig
+    from hubassoc_simulator import DEFAULT_TOKEN, SimulatorConfig
 
     replies: dict[Any, Any] = {version: create_reply}
     sim = simulator_factory(SimulatorConfig(create_replies=replies), mixed_label_state(2, 2))

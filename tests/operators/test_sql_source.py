@@ -14,7 +14,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_hubassoc.batch.sql_source import SqlSource, SqlSourceError
-from airflow_provider_hubassoc.simulator import Simulator
+from hubassoc_simulator import Simulator
 from tests.support import (
     BOSS,
     FT,

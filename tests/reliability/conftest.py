@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import Simulator, SimulatorConfig, SimulatorState, TokenSpec
+from hubassoc_simulator import Simulator, SimulatorConfig, SimulatorState, TokenSpec
 from tests.support import (
     AIRFLOW_VERSION,
     CLIENT_ID,

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_hubassoc.batch.report import read_checkpoint
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
-from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
+from hubassoc_simulator import FaultPlan, Simulator
 from tests.support import (
     FT,
     TT,

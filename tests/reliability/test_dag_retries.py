@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
+from hubassoc_simulator import FaultPlan, Simulator
 from tests.dag_files import load_test_dag
 from tests.support import TOKEN, LeakScan, MakeSim, archive_requests, xcom_rows
 

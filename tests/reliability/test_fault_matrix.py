@@ -25,7 +25,7 @@ from airflow_provider_hubassoc.operators.archive import (
     HubSpotArchiveAssociationLabelsOperator,
     HubSpotArchiveAssociationsOperator,
 )
-from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
+from hubassoc_simulator import FaultPlan, Simulator
 from tests.support import (
     BOSS,
     FT,

@@ -17,7 +17,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
-from airflow_provider_hubassoc.simulator import FaultPlan
+from hubassoc_simulator import FaultPlan
 from tests.support import (
     FT,
     TT,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import FaultPlan, Simulator
+from hubassoc_simulator import FaultPlan, Simulator
 from tests.reliability.restore_runner import build
 from tests.support import TT, LeakScan, MakeSim, both_directions, mixed_label_state, task_context
 

@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotError
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook, token_provider_for
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
-from airflow_provider_hubassoc.simulator import FaultPlan, TokenSpec
+from hubassoc_simulator import FaultPlan, TokenSpec
 from tests.support import (
     CLIENT_SECRET,
     FT,

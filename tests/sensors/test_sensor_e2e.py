@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import FaultPlan
+from hubassoc_simulator import FaultPlan
 from tests.support import dag_bag, xcom_rows
 
 pytestmark = pytest.mark.e2e

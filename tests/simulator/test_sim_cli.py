@@ -11,12 +11,12 @@ from pathlib import Path
 
 import requests
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
+from hubassoc_simulator import DEFAULT_TOKEN, SimulatorState
 
 
 def _start_cli(ready: Path, *args: str) -> subprocess.Popen[str]:
     """The CLI itself (not SimulatorProcess): these tests check its signals and its output."""
-    command = [sys.executable, "-m", "airflow_provider_hubassoc.simulator", *args, "--ready-file", str(ready)]
+    command = [sys.executable, "-m", "hubassoc_simulator", *args, "--ready-file", str(ready)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -72,7 +72,7 @@ def test_cli_sigint_and_generate(tmp_path: Path) -> None:
 
 def test_cli_refuses_non_loopback_host() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_hubassoc.simulator", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "hubassoc_simulator", "--host", "0.0.0.0"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import (
+from hubassoc_simulator import (
     DEFAULT_TOKEN,
     Simulator,
     SimulatorConfig,

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from airflow_provider_hubassoc.simulator import FaultPlan, Simulator, SimulatorConfig, SimulatorState
+from hubassoc_simulator import FaultPlan, Simulator, SimulatorConfig, SimulatorState
 from tests.support import SimClient
 
 RATE_HEADERS = (
@@ -78,7 +78,7 @@ def test_daily_429(simulator_factory) -> None:
 
 
 def test_limits_are_per_token(simulator_factory) -> None:
-    from airflow_provider_hubassoc.simulator import TokenSpec
+    from hubassoc_simulator import TokenSpec
 
     sim = simulator_factory(SimulatorConfig(rate_limit=1, rate_interval_ms=500), state())
     sim.add_token("pat-other", TokenSpec())

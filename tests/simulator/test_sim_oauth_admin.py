@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from airflow_provider_hubassoc.simulator import (
+from hubassoc_simulator import (
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
     DEFAULT_REFRESH_TOKEN,

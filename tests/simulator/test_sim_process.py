@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import SimulatorState
-from airflow_provider_hubassoc.simulator.process import SimulatorProcess
+from hubassoc_simulator import SimulatorState
+from hubassoc_simulator.process import SimulatorProcess
 
 
 def test_child_process_serves_its_seed_and_stops(tmp_path: Path) -> None:

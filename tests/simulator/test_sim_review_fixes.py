@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_hubassoc.simulator import (
+from hubassoc_simulator import (
     DEFAULT_TOKEN,
     FaultPlan,
     SimulatorConfig,
@@ -20,7 +20,7 @@ from airflow_provider_hubassoc.simulator import (
     TokenSpec,
     endpoints,
 )
-from airflow_provider_hubassoc.simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
+from hubassoc_simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
 from tests.support import SimClient
 
 H = "HUBSPOT_DEFINED"
@@ -303,7 +303,7 @@ def test_counters_lock_is_taken_once_per_api_request(simulator_factory, reply_mo
 
 
 def test_daily_budget_resets_at_utc_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
-    import airflow_provider_hubassoc.simulator.ratelimit as ratelimit
+    import hubassoc_simulator.ratelimit as ratelimit
 
     limiter = RateLimiter()
     midnight = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -326,11 +326,9 @@ def test_the_simulator_imports_nothing_from_the_provider() -> None:
 
     probe = (
         "import sys\n"
-        "import airflow_provider_hubassoc.simulator.__main__\n"
-        "import airflow_provider_hubassoc.simulator.pytest_plugin\n"
-        "import airflow_provider_hubassoc.simulator.process\n"
-        "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_hubassoc.')"
-        " and not m.startswith('airflow_provider_hubassoc.simulator')))\n"
+        "import hubassoc_simulator.__main__\n"
+        "import hubassoc_simulator.process\n"
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] == 'airflow_provider_hubassoc'))\n"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
@@ -339,7 +337,7 @@ def test_the_simulator_imports_nothing_from_the_provider() -> None:
 
 
 def test_object_type_ids_come_from_the_simulators_own_table() -> None:
-    from airflow_provider_hubassoc.simulator import facts, state
+    from hubassoc_simulator import facts, state
 
     assert facts.OBJECT_TYPE_IDS["0-1"] == "contacts"
     assert facts.OBJECT_TYPE_IDS["0-2"] == "companies"

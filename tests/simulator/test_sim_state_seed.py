@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_hubassoc.simulator import SimulatorState
+from hubassoc_simulator import SimulatorState
 
 H = "HUBSPOT_DEFINED"
 

@@ -8,10 +8,10 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from airflow_provider_hubassoc.simulator import Simulator, SimulatorConfig, SimulatorState
-from airflow_provider_hubassoc.simulator.__main__ import build_parser, config_from_args
-from airflow_provider_hubassoc.simulator.facts import ArchiveReply, Version
-from airflow_provider_hubassoc.simulator.pytest_plugin import SimulatorFactory
+from hubassoc_simulator import Simulator, SimulatorConfig, SimulatorState
+from hubassoc_simulator.__main__ import build_parser, config_from_args
+from hubassoc_simulator.facts import ArchiveReply, Version
+from tests.fixtures.simulator import SimulatorFactory
 from tests.support import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient
 
 H = "HUBSPOT_DEFINED"

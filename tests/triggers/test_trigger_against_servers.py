@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_hubassoc.simulator import DEFAULT_TOKEN, SimulatorState
 from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
+from hubassoc_simulator import DEFAULT_TOKEN, SimulatorState
 from tests.support import LoopLagProbe, TrickleServer, write_report
 
 # Airflow's triggerer sleeps 0.1 s and warns when that took over 0.2 s ("Triggerer's async thread

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_hubassoc.simulator.state import SimulatorState
+    from hubassoc_simulator.state import SimulatorState
 
 CSV_COLUMNS = ("from_object_type", "from_id", "to_object_type", "to_id", "category", "type_id")
 GENERATED_TO_ID_OFFSET = 1_000_000
@@ -25,7 +25,7 @@ def generate(
     from/to shows up as unknown records instead of silently hitting other edges. About a fifth
     of the edges also carry the pair's "Primary" label when HubSpot defines one.
     """
-    from airflow_provider_hubassoc.simulator.state import PRIMARY_TYPE_IDS, canonical_type, default_types
+    from hubassoc_simulator.state import PRIMARY_TYPE_IDS, canonical_type, default_types
 
     if records < 0 or associations < 0:
         raise ValueError("records and associations must be non-negative")

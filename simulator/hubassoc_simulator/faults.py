@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
-from airflow_provider_hubassoc.simulator.config import FaultPlan
+from hubassoc_simulator.config import FaultPlan
 
 
 class FaultInjector:

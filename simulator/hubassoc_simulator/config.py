@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from airflow_provider_hubassoc.simulator.facts import (
+from hubassoc_simulator.facts import (
     ARCHIVE_MAX_INPUTS,
     DEFAULT_ARCHIVE_REPLIES,
     DEFAULT_CREATE_REPLIES,

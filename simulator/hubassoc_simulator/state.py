@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_hubassoc.simulator import facts
-from airflow_provider_hubassoc.simulator.facts import (
+from hubassoc_simulator import facts
+from hubassoc_simulator.facts import (
     DEFAULT_TYPE_IDS,
     HUBSPOT_DEFINED,
     HUBSPOT_LABELS,
@@ -330,13 +330,13 @@ class SimulatorState:
         to_type: str = "companies",
     ) -> SimulatorState:
         """A deterministic random state; see `seed.generate` for the id layout."""
-        from airflow_provider_hubassoc.simulator.seed import generate
+        from hubassoc_simulator.seed import generate
 
         return generate(cls(), records, associations, seed, from_type, to_type)
 
     @classmethod
     def from_file(cls, path: str | Path) -> SimulatorState:
         """Load a seed file: JSON (the `snapshot()` format) or CSV (one row per label)."""
-        from airflow_provider_hubassoc.simulator.seed import load_file
+        from hubassoc_simulator.seed import load_file
 
         return load_file(cls(), Path(path))

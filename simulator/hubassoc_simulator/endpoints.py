@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote
 
-from airflow_provider_hubassoc.simulator import facts, replies
-from airflow_provider_hubassoc.simulator.config import SimulatorConfig, TokenSpec
-from airflow_provider_hubassoc.simulator.replies import Reply
-from airflow_provider_hubassoc.simulator.state import Label, SimulatorState
+from hubassoc_simulator import facts, replies
+from hubassoc_simulator.config import SimulatorConfig, TokenSpec
+from hubassoc_simulator.replies import Reply
+from hubassoc_simulator.state import Label, SimulatorState
 
 WRITE_ENDPOINTS = frozenset({"batch_archive", "labels_archive", "batch_create"})
 ARCHIVE_ENDPOINTS = frozenset({"batch_archive", "labels_archive"})

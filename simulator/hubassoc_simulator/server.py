@@ -19,19 +19,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
 
-from airflow_provider_hubassoc.simulator import endpoints, replies
-from airflow_provider_hubassoc.simulator.config import (
+from hubassoc_simulator import endpoints, replies
+from hubassoc_simulator.config import (
     ENDPOINTS,
     SimulatorConfig,
     TokenSpec,
     apply_changes,
     describe,
 )
-from airflow_provider_hubassoc.simulator.facts import Version
-from airflow_provider_hubassoc.simulator.faults import FaultInjector
-from airflow_provider_hubassoc.simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
-from airflow_provider_hubassoc.simulator.replies import Reply
-from airflow_provider_hubassoc.simulator.state import SimulatorState
+from hubassoc_simulator.facts import Version
+from hubassoc_simulator.faults import FaultInjector
+from hubassoc_simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
+from hubassoc_simulator.replies import Reply
+from hubassoc_simulator.state import SimulatorState
 
 # Date versions and the legacy /crm/v4/associations paths; the current v4 labels path is
 # /crm/associations/v4/{from}/{to}/labels (labels only: `_route` refuses other actions there).

@@ -41,7 +41,7 @@ class SimulatorProcess:
 
     def start(self) -> SimulatorProcess:
         ready = self._workdir / f"ready-{time.monotonic_ns()}.url"
-        command = [sys.executable, "-m", "airflow_provider_hubassoc.simulator", "--port", "0"]
+        command = [sys.executable, "-m", "hubassoc_simulator", "--port", "0"]
         command += [*self.args, "--ready-file", str(ready)]
         with self.log_path.open("wb") as log:
             # Our own interpreter and module; args come from the caller, not from outside input.

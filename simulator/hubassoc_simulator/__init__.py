@@ -29,7 +29,7 @@ version, status and input count, never a token or a body; `sim.request_bodies` k
 JSON bodies of the last requests, for contract tests of what clients send.
 """
 
-from airflow_provider_hubassoc.simulator.config import (
+from hubassoc_simulator.config import (
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
     DEFAULT_REFRESH_TOKEN,
@@ -38,8 +38,8 @@ from airflow_provider_hubassoc.simulator.config import (
     SimulatorConfig,
     TokenSpec,
 )
-from airflow_provider_hubassoc.simulator.server import RequestRecord, Simulator
-from airflow_provider_hubassoc.simulator.state import SimulatorState
+from hubassoc_simulator.server import RequestRecord, Simulator
+from hubassoc_simulator.state import SimulatorState
 
 __all__ = [
     "DEFAULT_OAUTH_CLIENT_ID",

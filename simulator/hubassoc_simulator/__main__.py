@@ -1,4 +1,4 @@
-"""`python -m airflow_provider_hubassoc.simulator`: run the simulator until SIGTERM/SIGINT."""
+"""`python -m hubassoc_simulator`: run the simulator until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -10,22 +10,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from airflow_provider_hubassoc.simulator.config import FaultPlan, SimulatorConfig, apply_changes
-from airflow_provider_hubassoc.simulator.facts import (
+from hubassoc_simulator.config import FaultPlan, SimulatorConfig, apply_changes
+from hubassoc_simulator.facts import (
     DEFAULT_ARCHIVE_REPLIES,
     DEFAULT_CREATE_REPLIES,
     DEFAULT_READ_REPLIES,
 )
-from airflow_provider_hubassoc.simulator.server import Simulator
-from airflow_provider_hubassoc.simulator.state import SimulatorState
+from hubassoc_simulator.server import Simulator
+from hubassoc_simulator.state import SimulatorState
 
 DEMO_GENERATE = (50, 100, 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m airflow_provider_hubassoc.simulator", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m hubassoc_simulator", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--host", default="127.0.0.1", help="loopback only")
     source = parser.add_mutually_exclusive_group()
