@@ -6,6 +6,7 @@ API for the operators (one streaming pass; nothing is sent until it returns):
         report = load_pairs(inputs, store)                                # batch archive
         report = load_pairs(inputs, store, labels=lambda: LabelCatalog(   # label archive
             from_type, to_type, client.list_labels(from_type, to_type)))
+        report.empty                                                      # no pair: nothing to do
         for chunk in store.chunks(batch_size): ...
 
 `load_pairs` reads the whole input once, validating every pair and spilling it to the store; then,
@@ -13,6 +14,8 @@ for label archive only, it calls `labels()` (the one labels request, made only o
 known to be well formed) and checks every label the input names, by name or by type. Any refusal
 is an `InputValidationError` naming the input (list index or file line), at most
 `MAX_MESSAGE` characters; errors raised by `labels()` itself (HubSpot errors) propagate unchanged.
+An input with no records loads zero pairs (`fail_on_empty=True` refuses it, naming the input).
+Field names follow `batch/fields.py`: any case, and a record that names one side twice is refused.
 
 Dialects: `inputs` is a list (or any iterable an XComArg resolved to) of pairs, a CSV or JSONL
 file (`operators/sources.py` reads them), or a `SqlSource` query (`operators/sql_source.py`).
@@ -39,8 +42,9 @@ from pydantic import (
     model_validator,
 )
 
+from airflow_provider_hubassoc.batch.fields import FIELDS, FROM_KEYS, KEYS, TO_KEYS, with_field_keys
 from airflow_provider_hubassoc.batch.labels import LabelCatalog, LabelName, LabelSpec, spec_key
-from airflow_provider_hubassoc.batch.sources import FROM_KEYS, TO_KEYS, is_file_input, iter_inputs
+from airflow_provider_hubassoc.batch.sources import is_file_input, iter_inputs
 from airflow_provider_hubassoc.batch.sql_source import SqlSource
 from airflow_provider_hubassoc.batch.store import PairStore, Row
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType
@@ -105,16 +109,21 @@ def _label_spec(spec: Any) -> LabelSpec:
     """One label: a name, `"CATEGORY:id"`, `(category, type id)`, or a mapping in either spelling."""
     if isinstance(spec, str):
         return _text_spec(spec)
-    if isinstance(spec, Mapping) and "label" in spec and not set(spec) & _TYPE_ID_KEYS:
-        return _text_spec(_label_text(spec["label"]))
     if isinstance(spec, Mapping):
-        return AssociationType.model_validate(spec)
+        return _mapping_spec(with_field_keys(spec))
     if isinstance(spec, (list, tuple)) and len(spec) == 2:
         return AssociationType.model_validate({"category": spec[0], "typeId": spec[1]})
     raise InputValidationError(
         f"label {short_repr(spec)} is not usable: expected a label name, (category, type id) "
         "or {'category': ..., 'typeId': ...}"
     )
+
+
+def _mapping_spec(spec: Mapping[Any, Any]) -> LabelSpec:
+    """`{"label": ...}` is a name; with a type id (as the labels endpoint lists them) it is the type."""
+    if KEYS["label"] in spec and KEYS["label type id"] not in spec:
+        return _text_spec(_label_text(spec[KEYS["label"]]))
+    return AssociationType.model_validate(spec)
 
 
 def _label_specs(value: Any) -> tuple[LabelSpec, ...]:
@@ -126,11 +135,9 @@ def _label_specs(value: Any) -> tuple[LabelSpec, ...]:
 
 _FROM = AliasChoices(*FROM_KEYS)
 _TO = AliasChoices(*TO_KEYS)
-_LABELS = AliasChoices("types", "labels", "label")
-_LABEL_KEYS = frozenset(str(key) for key in _LABELS.choices)
+_LABELS = AliasChoices(*FIELDS["label"])
 # One label as two top-level keys (how CSV rows name it); any of them makes the pair a labelled one.
-_FLAT_TYPE = frozenset(("category", "associationCategory", "type_id", "typeId", "associationTypeId"))
-_TYPE_ID_KEYS = {"typeId", "type_id", "associationTypeId"}
+_FLAT_TYPE = (KEYS["label category"], KEYS["label type id"])
 
 
 def _names(aliases: AliasChoices) -> str:
@@ -157,7 +164,7 @@ class PairInput(BaseModel):
     @classmethod
     def _as_mapping(cls, item: Any) -> Any:
         if isinstance(item, Mapping):
-            return _with_flat_type(item)
+            return _with_flat_type(with_field_keys(item))
         if isinstance(item, (list, tuple)) and len(item) in (2, 3):
             return dict(zip(("from_id", "to_id", "types"), item, strict=False))
         raise InputValidationError(
@@ -166,11 +173,20 @@ class PairInput(BaseModel):
         )
 
 
-def _with_flat_type(item: Mapping[str, Any]) -> Mapping[str, Any]:
-    """`{"category": ..., "type_id": ...}` beside the ids is one label (how CSV rows name it)."""
-    if _FLAT_TYPE.isdisjoint(item) or not _LABEL_KEYS.isdisjoint(item):
+def _with_flat_type(item: dict[Any, Any]) -> dict[Any, Any]:
+    """`{"category": ..., "type_id": ...}` beside the ids is one label (how CSV rows name it).
+
+    A record that also names a label by `label`/`labels`/`types` names it twice: refused, as
+    either one silently winning could remove the wrong label."""
+    flat = [key for key in _FLAT_TYPE if key in item]
+    if not flat:
         return item
-    return {**item, "types": {key: item[key] for key in _FLAT_TYPE if key in item}}
+    if KEYS["label"] in item:
+        raise InputValidationError(
+            f"{short_repr(item)} names its label twice, by {_names(_LABELS)} and by "
+            f"{' and '.join(flat)}: keep one"
+        )
+    return {**item, KEYS["label"]: {key: item[key] for key in flat}}
 
 
 def _refusal(err: ValidationError, item: Any) -> str:
@@ -218,6 +234,11 @@ class LoadReport:
     duplicates: int
     warnings: list[str] = field(default_factory=list)
     digest: str = ""
+
+    @property
+    def empty(self) -> bool:
+        """The input held no pairs: the run has nothing to do."""
+        return self.requested == 0
 
 
 @dataclass
@@ -274,10 +295,16 @@ def _bounded(err: InputValidationError) -> InputValidationError:
 
 
 def load_pairs(
-    inputs: Any, store: PairStore, *, labels: Callable[[], LabelCatalog] | None = None
+    inputs: Any,
+    store: PairStore,
+    *,
+    labels: Callable[[], LabelCatalog] | None = None,
+    fail_on_empty: bool = False,
 ) -> LoadReport:
     """Validate the whole input in one streaming pass into `store`; label archive iff `labels`.
 
+    An input with no records (an empty list, a header-only CSV, a query with no rows: a nightly
+    job with nothing to do) loads zero pairs and asks HubSpot nothing; `fail_on_empty` refuses it.
     Raises `InputValidationError` (bounded, naming the input) before anything can be sent.
     """
     tally = _Tally()
@@ -285,10 +312,10 @@ def load_pairs(
         with contextlib.closing(_items(inputs)) as items:  # a refusal mid-query closes the cursor
             store.add(_rows(items, labels is not None, tally))
         description = _describe(inputs, tally.inputs)
-        if tally.inputs == 0:
-            raise InputValidationError(f"inputs is empty ({description}): nothing to archive")
+        if tally.inputs == 0 and fail_on_empty:
+            raise InputValidationError(f"inputs is empty ({description}) and fail_on_empty is set")
         warnings: list[str] = []
-        if labels is not None:
+        if labels is not None and tally.inputs:  # nothing to check when there are no pairs
             catalog = labels()
             store.apply_labels(catalog.resolve)
             warnings = _unlabeled_warnings(store, catalog)

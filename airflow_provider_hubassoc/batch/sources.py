@@ -20,11 +20,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_hubassoc.batch.fields import FROM_KEYS, KEYS, TO_KEYS, field_keys
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, short_repr
 
 FILE_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-FROM_KEYS = ("from_id", "fromId", "from")  # the from record's key or CSV column
-TO_KEYS = ("to_id", "toId", "to")
 MAX_LINE_BYTES = 1 << 20  # a longer line is refused: one line never costs more than a few MB
 MAX_COLUMNS = 1_000
 MAX_NESTING = 32  # a pair nests 3 deep ({"types": [{...}]}); json.loads recurses per level
@@ -146,11 +145,34 @@ def _jsonl_items(name: str) -> Iterator[tuple[str, Any]]:
             yield where, _json_value(text, where)
 
 
+class _DuplicateKeyError(Exception):
+    """One JSON object names a key twice (json.loads would silently keep the last value)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook`: a JSON object, refused when it repeats a key."""
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKeyError(key)
+        record[key] = value
+    return record
+
+
 def _json_value(text: str, where: str) -> Any:
     if _nesting(text) > MAX_NESTING:
         raise InputValidationError(f"{where}: malformed JSON (nested deeper than {MAX_NESTING} levels)")
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError as err:
+        raise InputValidationError(
+            f"{where}: key {short_repr(err.key, 60)} appears twice in one object: keep one, or one of "
+            "them would silently win"
+        ) from None
     except json.JSONDecodeError as err:
         raise InputValidationError(f"{where}: malformed JSON ({err.msg})") from None
     except ValueError as err:  # an integer literal past int()'s digit limit
@@ -193,17 +215,23 @@ def _csv_rows(reader: Any, name: str) -> Iterator[list[str]]:
 
 
 def _csv_header(row: list[str], where: str) -> list[str]:
+    """The key each column feeds (a field's stored key, or the column's own name when it is not
+    one of ours); names match in any case, and two columns naming one field are refused."""
     if len(row) > MAX_COLUMNS:
         raise InputValidationError(
             f"{where}: the CSV header has {len(row):,} columns; at most {MAX_COLUMNS:,} are read"
         )
-    header = [cell.strip() for cell in row]
-    if not (set(header) & set(FROM_KEYS) and set(header) & set(TO_KEYS)):
+    names = [cell.strip() for cell in row]
+    try:
+        keys = field_keys(names, noun="column")
+    except InputValidationError as err:
+        raise InputValidationError(f"{where}: the CSV header {short_repr(names)}: {err}") from None
+    if not {KEYS["from id"], KEYS["to id"]} <= set(keys):
         raise InputValidationError(
-            f"{where}: the CSV header {short_repr(header)} needs a from column ({'/'.join(FROM_KEYS)}) "
-            f"and a to column ({'/'.join(TO_KEYS)})"
+            f"{where}: the CSV header {short_repr(names)} needs a from column ({'/'.join(FROM_KEYS)}) "
+            f"and a to column ({'/'.join(TO_KEYS)}), in any case"
         )
-    return header
+    return [key or name for key, name in zip(keys, names, strict=True)]
 
 
 def _csv_record(header: list[str], row: list[str], where: str) -> dict[str, str]:

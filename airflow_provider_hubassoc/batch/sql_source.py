@@ -13,7 +13,8 @@
 own `template_fields`). The query runs once per task attempt, when the operator loads its input:
 rows are read `fetch_size` at a time (a server-side cursor on PostgreSQL, `fetchmany` elsewhere),
 validated like CSV rows and spilled to the pair store, so memory stays flat and nothing passes
-through XCom. Columns are matched to the CSV column names case-insensitively (`FROM_ID` works).
+through XCom. Columns follow the CSV header's rule (`batch/fields.py`): any case (`FROM_ID` works),
+and two columns naming one side (a join returning `from_id` twice) are refused.
 
 A retry of the task runs the query again; its checkpoint applies only if the query returns the same
 pairs (the operator compares a digest of the loaded pairs and refuses a changed input): keep the
@@ -29,17 +30,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_hubassoc.batch.sources import FROM_KEYS, TO_KEYS
+from airflow_provider_hubassoc.batch.fields import FROM_KEYS, KEYS, TO_KEYS, field_keys
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, short_repr
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-LABEL_KEYS = ("types", "labels", "label", "category", "associationCategory")
-TYPE_ID_KEYS = ("type_id", "typeId", "associationTypeId")
-# Column name (lower case) -> the key `PairInput` reads, as a CSV header would name it.
-_KNOWN = {key.lower(): key for key in (*FROM_KEYS, *TO_KEYS, *LABEL_KEYS, *TYPE_ID_KEYS)}
-_ID_FIELDS = {**dict.fromkeys(FROM_KEYS, "from id"), **dict.fromkeys(TO_KEYS, "to id")}
+_ID_FIELDS = {KEYS["from id"]: "from id", KEYS["to id"]: "to id"}
 _SERVER_SIDE_DRIVERS = ("psycopg2", "psycopg")  # named cursors are server-side cursors there
 _CURSOR_NAME = "hubassoc_inputs"
 
@@ -155,16 +152,19 @@ def _streaming_cursor(conn: Any) -> Any:
 
 
 def _columns(description: Any, name: str) -> list[tuple[str, str | None]]:
-    """(column name, the key it feeds or None) for each column; from and to columns are required."""
+    """(column name, the key it feeds or None) for each column: the CSV header's rule (any case, one
+    column per field); from and to columns are required."""
     names = [str(column[0]) for column in description or ()]
-    columns = [(column, _KNOWN.get(column.lower())) for column in names]
-    keys = {key for _, key in columns}
-    if not (keys & set(FROM_KEYS) and keys & set(TO_KEYS)):
+    try:
+        keys = field_keys(names, noun="column")
+    except InputValidationError as err:
+        raise InputValidationError(f"{name}: the query's columns {short_repr(names)}: {err}") from None
+    if not set(_ID_FIELDS) <= set(keys):
         raise InputValidationError(
             f"{name}: the query's columns {short_repr(names)} need a from column ({'/'.join(FROM_KEYS)}) "
-            f"and a to column ({'/'.join(TO_KEYS)}); name them with AS"
+            f"and a to column ({'/'.join(TO_KEYS)}), in any case; name them with AS"
         )
-    return columns
+    return list(zip(names, keys, strict=True))
 
 
 def _record(columns: list[tuple[str, str | None]], row: Any, where: str) -> dict[str, Any]:
