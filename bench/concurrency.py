@@ -526,7 +526,7 @@ def write_raw(path: Path, results: list[Result]) -> None:
 
 def measure_all(workdir: Path, pairs: int, task_counts: Sequence[int], modes: Sequence[str]) -> list[Result]:
     """Start Redis and the simulator, run every configuration, stop both."""
-    from tests.support import RedisServer
+    from tests.support.servers import RedisServer
 
     settings = SimSettings()
     seed, _ = write_workload(workdir, pairs)

@@ -166,7 +166,7 @@ def write_docs(text: str) -> None:
 
 
 def run(sizes: list[int], fetch_size: int, docs: bool) -> int:
-    from tests.support import PostgresServer
+    from tests.support.postgres import PostgresServer
 
     started = datetime.now(timezone.utc)
     workdir = Path(tempfile.mkdtemp(prefix="hubassoc-sqlbench-"))

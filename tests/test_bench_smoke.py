@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import requires_airflow
+from tests.support.airflow_versions import requires_airflow
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.client.api import HubSpotClient
-from tests.support import ClientFactory, FakeClock, fake_clock_client
+from tests.support.client_doubles import ClientFactory, FakeClock, fake_clock_client
 
 
 @pytest.fixture

@@ -11,8 +11,16 @@ import requests_mock as rm
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotNotFoundError
 from airflow_provider_hubassoc.client.versions import ApiVersion
 from airflow_provider_hubassoc.models.associations import AssociationCategory
-from tests.support import CLIENT_BASE as BASE
-from tests.support import LABELS_URL, READ_URL, ClientFactory, batch_body, error_body, label_pair, pairs
+from tests.support.client_doubles import CLIENT_BASE as BASE
+from tests.support.client_doubles import (
+    LABELS_URL,
+    READ_URL,
+    ClientFactory,
+    batch_body,
+    error_body,
+    label_pair,
+    pairs,
+)
 
 PREFIXES = {
     "2025-09": "/crm/associations/2025-09/contacts/companies",

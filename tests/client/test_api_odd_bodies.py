@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubassoc.client.errors import HubSpotServerError, HubSpotValidationError
-from tests.support import ARCHIVE_URL, pairs
+from tests.support.client_doubles import ARCHIVE_URL, pairs
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from airflow_provider_hubassoc.client.errors import (
     HubSpotValidationError,
 )
 from airflow_provider_hubassoc.models.responses import BatchStatus
-from tests.support import (
+from tests.support.client_doubles import (
     ARCHIVE_URL,
     LABELS_ARCHIVE_URL,
     READ_URL,
@@ -31,8 +31,8 @@ from tests.support import (
     label_pair,
     pairs,
 )
-from tests.support import CLIENT_BASE as BASE
-from tests.support import CLIENT_TOKEN as TOKEN
+from tests.support.client_doubles import CLIENT_BASE as BASE
+from tests.support.client_doubles import CLIENT_TOKEN as TOKEN
 
 TOKEN_URL = f"{BASE}/oauth/v1/token"
 

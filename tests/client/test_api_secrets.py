@@ -11,19 +11,9 @@ import requests_mock as rm
 
 from airflow_provider_hubassoc.client.auth import OAuthTokenProvider
 from airflow_provider_hubassoc.client.errors import HubSpotAuthError, HubSpotError
-from tests.support import (
-    ARCHIVE_URL,
-    ClientFactory,
-    FakeClock,
-    error_body,
-    pairs,
-)
-from tests.support import (
-    CLIENT_BASE as BASE,
-)
-from tests.support import (
-    CLIENT_TOKEN as TOKEN,
-)
+from tests.support.client_doubles import ARCHIVE_URL, ClientFactory, FakeClock, error_body, pairs
+from tests.support.client_doubles import CLIENT_BASE as BASE
+from tests.support.client_doubles import CLIENT_TOKEN as TOKEN
 
 TOKEN_URL = f"{BASE}/oauth/v1/token"
 SECRETS = [TOKEN, "oauth-client-secret-42", "oauth-refresh-token-42", "access-token-fresh-42"]

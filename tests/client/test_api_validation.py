@@ -11,7 +11,7 @@ from airflow_provider_hubassoc.client.api import HubSpotClient
 from airflow_provider_hubassoc.client.auth import StaticTokenProvider
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
-from tests.support import ClientFactory, label_pair, pairs
+from tests.support.client_doubles import ClientFactory, label_pair, pairs
 
 BAD_TYPES = ["../x", "a%2Fb", "", "contacts ", "kontakté", "contacts/../deals", "CONTACTS", "a?b=c", 7]
 

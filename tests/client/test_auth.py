@@ -16,7 +16,7 @@ from airflow_provider_hubassoc.client.errors import (
     HubSpotServerError,
     HubSpotTransportError,
 )
-from tests.support import FakeClock
+from tests.support.client_doubles import FakeClock
 
 TOKEN_URL = "https://api.hubapi.test/oauth/v1/token"
 SECRET = "client-secret-ABCDEF123456"

@@ -26,7 +26,7 @@ from hubassoc_simulator import (
     SimulatorState,
     TokenSpec,
 )
-from tests.support import label_pair, pairs
+from tests.support.client_doubles import label_pair, pairs
 
 Factory = Callable[..., Simulator]
 

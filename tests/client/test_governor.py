@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError
 from airflow_provider_hubassoc.client.governor import RateGovernor, tier_limit
-from tests.support import FakeClock
+from tests.support.client_doubles import FakeClock
 
 
 def take(governor: RateGovernor, clock: Callable[[], float] = time.monotonic) -> float:

@@ -26,7 +26,8 @@ from airflow_provider_hubassoc.client.governor import RateGovernor
 from airflow_provider_hubassoc.client.retry import RetryPolicy
 from airflow_provider_hubassoc.client.shared_budget import KEY_PREFIX, SharedRateBudget
 from hubassoc_simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
-from tests.support import RedisServer, pairs
+from tests.support.client_doubles import pairs
+from tests.support.servers import RedisServer
 
 Factory = Callable[..., Simulator]
 

@@ -18,7 +18,7 @@ from airflow_provider_hubassoc.client.api import HubSpotClient
 from airflow_provider_hubassoc.client.auth import StaticTokenProvider
 from airflow_provider_hubassoc.client.errors import HubSpotTransportError
 from airflow_provider_hubassoc.client.retry import RetryPolicy
-from tests.support import ARCHIVE_URL, CLIENT_BASE, pairs
+from tests.support.client_doubles import ARCHIVE_URL, CLIENT_BASE, pairs
 
 
 class TrickleServer:

@@ -13,7 +13,7 @@ import pytest
 from hubassoc_simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
 from hubassoc_simulator.facts import ArchiveReply
 from tests.fixtures.simulator import SimulatorFactory
-from tests.support import SimClient
+from tests.support.sim_client import SimClient
 
 H = "HUBSPOT_DEFINED"
 U = "USER_DEFINED"

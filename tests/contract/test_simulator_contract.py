@@ -39,7 +39,7 @@ from tests.contract.hubspot_contract import (
     check,
 )
 from tests.fixtures.simulator import SimulatorFactory
-from tests.support import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient, label_inputs, sim_api_path
+from tests.support.sim_client import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient, label_inputs, sim_api_path
 
 H = "HUBSPOT_DEFINED"
 U = "USER_DEFINED"

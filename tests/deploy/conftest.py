@@ -19,7 +19,7 @@ from tests.deploy.browser import AirflowUi, airflow_ui
 from tests.deploy.deployment import ADMIN_USER, Deployment
 from tests.deploy.scenario import Launch, launch_runs, warehouse_db
 from tests.deploy.simulators import Simulators, start_simulators
-from tests.support import deselect_unless_selected
+from tests.support.collection import deselect_unless_selected
 
 MARKER = "e2e_deploy"
 REPO = Path(__file__).resolve().parents[2]

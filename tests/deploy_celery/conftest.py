@@ -34,7 +34,9 @@ from tests.deploy_celery.cases import (
 )
 from tests.deploy_celery.harness import BudgetProbe, celery_deployment, wait_for_workers, worker_nodename
 from tests.deploy_celery.names import DAG_IDS
-from tests.support import PostgresServer, RedisServer, deselect_unless_selected
+from tests.support.collection import deselect_unless_selected
+from tests.support.postgres import PostgresServer
+from tests.support.servers import RedisServer
 
 MARKER = "e2e_celery"
 REPO = Path(__file__).resolve().parents[2]

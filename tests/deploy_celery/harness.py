@@ -1,10 +1,11 @@
 """Airflow 3 on CeleryExecutor for `make e2e-celery`: the shared `Deployment` plus two Celery workers.
 
-The metadata database and Celery's result backend are a real PostgreSQL (`tests.support.PostgresServer`):
-Airflow 3.3 does not refuse SQLite with CeleryExecutor, but nine processes and Celery's result
-tables writing one SQLite file is how a deployment test turns flaky (`database is locked`), and no
-Celery deployment runs that way. The broker is a real Redis (`tests.support.RedisServer`, db 0);
-the shared rate budget uses another database of the same server (db 1), as a deployment would.
+The metadata database and Celery's result backend are a real PostgreSQL
+(`tests.support.postgres.PostgresServer`): Airflow 3.3 does not refuse SQLite with CeleryExecutor,
+but nine processes and Celery's result tables writing one SQLite file is how a deployment test
+turns flaky (`database is locked`), and no Celery deployment runs that way. The broker is a real
+Redis (`tests.support.servers.RedisServer`, db 0); the shared rate budget uses another database of
+the same server (db 1), as a deployment would.
 """
 
 from __future__ import annotations

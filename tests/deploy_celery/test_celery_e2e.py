@@ -24,7 +24,7 @@ from tests.deploy.run_watch import RunRecord, wait_all
 from tests.deploy.simulators import contact_company_pairs, expected_state
 from tests.deploy_celery.cases import ACCOUNT_LIMIT, PARTITIONS, REDIS_CONN_ID, Case, Launch
 from tests.deploy_celery.names import BATCH_SIZE, POOL, POOL_SLOTS, SENSOR_TASKS
-from tests.support import RedisServer
+from tests.support.servers import RedisServer
 
 # The first test also waits for the deployment to start (about two minutes on 2 busy cores).
 pytestmark = [pytest.mark.e2e_celery, pytest.mark.timeout(420)]

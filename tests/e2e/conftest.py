@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hubassoc_simulator import Simulator, SimulatorState
-from tests.support import point_hubspot_default_at
+from tests.support.connections import point_hubspot_default_at
 
 DEMO_SEED = Path(__file__).resolve().parents[2] / "dags_examples" / "data" / "demo_seed.json"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hubassoc_simulator import Simulator
-from tests.support import RUN_KINDS, UI_RUN, dag_bag, xcom_rows
+from tests.support.airflow_versions import RUN_KINDS, UI_RUN, dag_bag, xcom_rows
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hubassoc_simulator import Simulator
-from tests.support import UI_RUN, dag_bag
+from tests.support.airflow_versions import UI_RUN, dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hubassoc_simulator import Simulator
-from tests.support import RUN_KINDS, dag_bag
+from tests.support.airflow_versions import RUN_KINDS, dag_bag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DATA = EXAMPLES / "data"

@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotRateStoreError
 from airflow_provider_hubassoc.client.shared_budget import SharedRateBudget
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
-from tests.support import RedisServer, free_port
+from tests.support.servers import RedisServer, free_port
 
 TOKEN = "pat-na1-budget-SECRET-TOKEN-515"
 

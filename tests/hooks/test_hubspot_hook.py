@@ -16,7 +16,7 @@ from airflow_provider_hubassoc.client.auth import OAuthTokenProvider, StaticToke
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError
 from airflow_provider_hubassoc.client.versions import ApiVersion
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
-from tests.support import label_pair, pairs
+from tests.support.client_doubles import label_pair, pairs
 
 TOKEN = "pat-na1-hook-SECRET-TOKEN-777"
 CLIENT_SECRET = "hook-client-secret-888"

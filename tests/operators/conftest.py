@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hubassoc_simulator import DEFAULT_TOKEN, Simulator, SimulatorConfig, SimulatorState
-from tests.support import grid_state
+from tests.support.sim_states import grid_state
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from airflow_provider_hubassoc.batch.report import DONE_EARLIER, SENT_STATUSES, 
 from airflow_provider_hubassoc.client.errors import HubSpotDailyLimitError, HubSpotNotFoundError
 from airflow_provider_hubassoc.models.summary import SUMMARY_MAX_BYTES, ArchiveSummary
 from hubassoc_simulator import FaultPlan, Simulator, SimulatorState
-from tests.support import BILLING, BOSS, FT, TT, UNLABELED, batch_op, label_op, task_context
+from tests.support.operator_runs import batch_op, label_op, task_context
+from tests.support.sim_states import BILLING, BOSS, FT, TT, UNLABELED
 
 MakeSim = Callable[..., Simulator]
 

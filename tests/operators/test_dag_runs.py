@@ -10,7 +10,8 @@ import pytest
 
 from hubassoc_simulator import Simulator
 from tests.dag_files import load_test_dag
-from tests.support import BILLING, FT, TT, UNLABELED, xcom_rows
+from tests.support.airflow_versions import xcom_rows
+from tests.support.sim_states import BILLING, FT, TT, UNLABELED
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from airflow_provider_hubassoc.batch.labels import LabelName
 from airflow_provider_hubassoc.batch.store import PairStore
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
 from airflow_provider_hubassoc.models.identifiers import InputValidationError
-from tests.support import GRID_LABELS, label_catalog, load_inputs
+from tests.support.inputs import GRID_LABELS, label_catalog, load_inputs
 
 USER_36 = AssociationType(category=AssociationCategory.USER_DEFINED, type_id=36)
 USER_37 = AssociationType(category=AssociationCategory.USER_DEFINED, type_id=37)

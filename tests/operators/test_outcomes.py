@@ -17,7 +17,8 @@ from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.responses import BatchResponse, BatchResult
 from airflow_provider_hubassoc.models.summary import ArchiveSummary, fan_out_breach
 from hubassoc_simulator import FaultPlan, Simulator
-from tests.support import FT, TT, batch_op, task_context
+from tests.support.operator_runs import batch_op, task_context
+from tests.support.sim_states import FT, TT
 
 MakeSim = Callable[..., Simulator]
 CHUNK = Chunk(0, [Pair("1", "101"), Pair("1", "102"), Pair("2", "101")])

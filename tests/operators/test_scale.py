@@ -8,7 +8,7 @@ from pathlib import Path
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from hubassoc_simulator import Simulator, SimulatorState
-from tests.support import FT, TT
+from tests.support.sim_states import FT, TT
 
 SIDE = 400  # contacts 1..400 x companies 1..400: up to 160,000 distinct pairs
 

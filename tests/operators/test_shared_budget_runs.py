@@ -13,7 +13,10 @@ import pytest
 
 from airflow_provider_hubassoc.sensors.batch_status import HubSpotBatchStatusSensor
 from hubassoc_simulator import Simulator
-from tests.support import RedisServer, allow_execute_on_this_thread, batch_op, grid_state
+from tests.support.airflow_versions import allow_execute_on_this_thread
+from tests.support.operator_runs import batch_op
+from tests.support.servers import RedisServer
+from tests.support.sim_states import grid_state
 
 LIMIT, INTERVAL_MS = 6, 500  # per account, in the simulator and in the connection
 

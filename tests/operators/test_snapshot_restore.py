@@ -13,17 +13,8 @@ from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow_provider_hubassoc.batch.report import KIND_SNAPSHOT
 from airflow_provider_hubassoc.operators.restore import HubSpotRestoreAssociationsOperator
 from hubassoc_simulator import Simulator
-from tests.support import (
-    BOSS,
-    FT,
-    PRIMARY,
-    TT,
-    batch_op,
-    both_directions,
-    label_op,
-    mixed_label_state,
-    task_context,
-)
+from tests.support.operator_runs import batch_op, label_op, task_context
+from tests.support.sim_states import BOSS, FT, PRIMARY, TT, both_directions, mixed_label_state
 
 MakeSim = Callable[..., Simulator]
 TARGETS = [(f, t) for f in range(1, 6) for t in range(1001, 1008)]  # 35 of the 6x8 seed's pairs

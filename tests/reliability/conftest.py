@@ -14,17 +14,10 @@ from typing import Any
 import pytest
 
 from hubassoc_simulator import Simulator, SimulatorConfig, SimulatorState, TokenSpec
-from tests.support import (
-    AIRFLOW_VERSION,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    REFRESH_TOKEN,
-    TOKEN,
-    LeakScan,
-    MakeSim,
-    conn_json,
-    reliability_grid,
-)
+from tests.support.airflow_versions import AIRFLOW_VERSION
+from tests.support.assertions import LeakScan
+from tests.support.connections import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN, conn_json
+from tests.support.sim_states import MakeSim, reliability_grid
 
 
 @pytest.fixture(autouse=True)

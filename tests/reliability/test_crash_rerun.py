@@ -15,16 +15,9 @@ import pytest
 from airflow_provider_hubassoc.batch.report import read_checkpoint
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from hubassoc_simulator import FaultPlan, Simulator
-from tests.support import (
-    FT,
-    TT,
-    LeakScan,
-    MakeSim,
-    archive_requests,
-    check_report_matches_state,
-    run_operator,
-    target_pairs,
-)
+from tests.support.assertions import LeakScan, check_report_matches_state
+from tests.support.operator_runs import run_operator
+from tests.support.sim_states import FT, TT, MakeSim, archive_requests, target_pairs
 
 RUNNER = Path(__file__).resolve().parent / "crash_runner.py"
 BATCH = 5

@@ -10,7 +10,10 @@ import pytest
 
 from hubassoc_simulator import FaultPlan, Simulator
 from tests.dag_files import load_test_dag
-from tests.support import TOKEN, LeakScan, MakeSim, archive_requests, xcom_rows
+from tests.support.airflow_versions import xcom_rows
+from tests.support.assertions import LeakScan
+from tests.support.connections import TOKEN
+from tests.support.sim_states import MakeSim, archive_requests
 
 pytestmark = pytest.mark.e2e
 

@@ -26,21 +26,10 @@ from airflow_provider_hubassoc.operators.archive import (
     HubSpotArchiveAssociationsOperator,
 )
 from hubassoc_simulator import FaultPlan, Simulator
-from tests.support import (
-    BOSS,
-    FT,
-    MAX_RETRIES,
-    TOKEN,
-    TT,
-    LeakScan,
-    MakeSim,
-    Run,
-    archive_requests,
-    check_report_matches_state,
-    chunk_count,
-    run_operator,
-    target_pairs,
-)
+from tests.support.assertions import LeakScan, check_report_matches_state
+from tests.support.connections import MAX_RETRIES, TOKEN
+from tests.support.operator_runs import Run, chunk_count, run_operator
+from tests.support.sim_states import BOSS, FT, TT, MakeSim, archive_requests, target_pairs
 
 BATCH = 5
 PAIRS = target_pairs()  # 30 pairs of a 64-edge grid -> 6 chunks of 5

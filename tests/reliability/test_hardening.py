@@ -18,19 +18,10 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from hubassoc_simulator import FaultPlan
-from tests.support import (
-    FT,
-    TT,
-    LeakScan,
-    MakeSim,
-    allow_execute_on_this_thread,
-    archive_requests,
-    batch_op,
-    check_report_matches_state,
-    run_operator,
-    target_pairs,
-    task_context,
-)
+from tests.support.airflow_versions import allow_execute_on_this_thread
+from tests.support.assertions import LeakScan, check_report_matches_state
+from tests.support.operator_runs import batch_op, run_operator, task_context
+from tests.support.sim_states import FT, TT, MakeSim, archive_requests, target_pairs
 
 BATCH = 5
 PAIRS = target_pairs(froms=6, tos=5)  # 30 pairs -> 6 chunks

@@ -19,7 +19,9 @@ import pytest
 
 from hubassoc_simulator import FaultPlan, Simulator
 from tests.reliability.restore_runner import build
-from tests.support import TT, LeakScan, MakeSim, both_directions, mixed_label_state, task_context
+from tests.support.assertions import LeakScan
+from tests.support.operator_runs import task_context
+from tests.support.sim_states import TT, MakeSim, both_directions, mixed_label_state
 
 RUNNER = Path(__file__).resolve().parent / "restore_runner.py"
 ARCHIVED = [(f, t) for f in range(1, 51) for t in range(1001, 1101)]  # 5,000 of the 100 x 100 seed

@@ -18,19 +18,11 @@ from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotE
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook, token_provider_for
 from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 from hubassoc_simulator import FaultPlan, TokenSpec
-from tests.support import (
-    CLIENT_SECRET,
-    FT,
-    REFRESH_TOKEN,
-    SECRETS,
-    TOKEN,
-    TT,
-    LeakScan,
-    MakeSim,
-    conn_json,
-    pairs,
-    run_operator,
-)
+from tests.support.assertions import LeakScan
+from tests.support.client_doubles import pairs
+from tests.support.connections import CLIENT_SECRET, REFRESH_TOKEN, SECRETS, TOKEN, conn_json
+from tests.support.operator_runs import run_operator
+from tests.support.sim_states import FT, TT, MakeSim
 
 
 def batch_op(**kwargs: Any) -> HubSpotArchiveAssociationsOperator:
@@ -40,7 +32,7 @@ def batch_op(**kwargs: Any) -> HubSpotArchiveAssociationsOperator:
 
 
 def test_the_leak_scan_finds_a_planted_secret() -> None:
-    from tests.support import LeakScan as Scan
+    from tests.support.assertions import LeakScan as Scan
 
     for secret in SECRETS:
         scan = Scan()

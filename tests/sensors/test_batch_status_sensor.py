@@ -26,7 +26,7 @@ from airflow_provider_hubassoc.sensors.batch_status import (
     parse_summary,
 )
 from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
-from tests.support import write_report
+from tests.support.reports import write_report
 
 UNLABELED = ("HUBSPOT_DEFINED", 279)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hubassoc_simulator import FaultPlan
-from tests.support import dag_bag, xcom_rows
+from tests.support.airflow_versions import dag_bag, xcom_rows
 
 pytestmark = pytest.mark.e2e
 

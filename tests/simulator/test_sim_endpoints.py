@@ -16,7 +16,7 @@ from hubassoc_simulator import (
     SimulatorState,
     TokenSpec,
 )
-from tests.support import SIM_VERSIONS, SimClient
+from tests.support.sim_client import SIM_VERSIONS, SimClient
 
 H = "HUBSPOT_DEFINED"
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from hubassoc_simulator import FaultPlan, Simulator, SimulatorConfig, SimulatorState
-from tests.support import SimClient
+from tests.support.sim_client import SimClient
 
 RATE_HEADERS = (
     "X-HubSpot-RateLimit-Max",

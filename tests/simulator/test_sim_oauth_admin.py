@@ -16,7 +16,7 @@ from hubassoc_simulator import (
     SimulatorConfig,
     SimulatorState,
 )
-from tests.support import SimClient
+from tests.support.sim_client import SimClient
 
 GOOD = {
     "grant_type": "refresh_token",

@@ -21,7 +21,7 @@ from hubassoc_simulator import (
     endpoints,
 )
 from hubassoc_simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
-from tests.support import SimClient
+from tests.support.sim_client import SimClient
 
 H = "HUBSPOT_DEFINED"
 U = "USER_DEFINED"

@@ -12,7 +12,7 @@ from hubassoc_simulator import Simulator, SimulatorConfig, SimulatorState
 from hubassoc_simulator.__main__ import build_parser, config_from_args
 from hubassoc_simulator.facts import ArchiveReply, Version
 from tests.fixtures.simulator import SimulatorFactory
-from tests.support import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient
+from tests.support.sim_client import SIM_DATE_VERSIONS, SIM_VERSIONS, SimClient
 
 H = "HUBSPOT_DEFINED"
 U = "USER_DEFINED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import FakeReader
+from tests.support.readback import FakeReader
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_hubassoc.client.errors import HubSpotAuthError, HubSpotServerError
 from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger, _CollectorHold
-from tests.support import AsyncFakeClock, write_report
+from tests.support.readback import AsyncFakeClock
+from tests.support.reports import write_report
 
 START = AsyncFakeClock.START
 UNLABELED = ("HUBSPOT_DEFINED", 279)

@@ -14,7 +14,8 @@ from airflow_provider_hubassoc.batch.readback import (
 )
 from airflow_provider_hubassoc.batch.report import ReportUnreadableError
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType, Pair
-from tests.support import FakeReader, write_report
+from tests.support.readback import FakeReader
+from tests.support.reports import write_report
 
 UNLABELED = ("HUBSPOT_DEFINED", 279)
 PRIMARY = ("HUBSPOT_DEFINED", 1)

@@ -17,7 +17,9 @@ from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
 from hubassoc_simulator import DEFAULT_TOKEN, SimulatorState
-from tests.support import LoopLagProbe, TrickleServer, write_report
+from tests.support.readback import LoopLagProbe
+from tests.support.reports import write_report
+from tests.support.servers import TrickleServer
 
 # Airflow's triggerer sleeps 0.1 s and warns when that took over 0.2 s ("Triggerer's async thread
 # was blocked for 0.20 seconds"): a stall of more than 0.1 s.
