@@ -91,10 +91,18 @@ def request_failed(chunk: Chunk, error: BaseException) -> ChunkOutcome:
     category = getattr(error, "category", None) or type(error).__name__
     return same_for_all(
         chunk,
-        Verdict("failed", category, str(error)),
+        Verdict("failed", category, _failure_message(error)),
         http_status=getattr(error, "status", None),
         error=error,
     )
+
+
+def _failure_message(error: BaseException) -> str:
+    """The error, and when no 2xx reply came for a request that may have reached HubSpot (a 5xx,
+    a 423 or 477, a lost connection), that it may have been applied all the same."""
+    if getattr(error, "may_have_applied", False):
+        return f"{error}; no 2xx reply, so HubSpot may have applied the request all the same"
+    return str(error)
 
 
 # -- a 2xx reply: which pairs it confirms, which it only accepts, which failed -------------------

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from airflow_provider_hubassoc.client.errors import (
+    LOCKED_MIN_WAIT_S,
     HubSpotAuthError,
     HubSpotConfigError,
     HubSpotDailyLimitError,
@@ -26,6 +27,7 @@ from airflow_provider_hubassoc.client.errors import (
     HubSpotNotFoundError,
     HubSpotRateLimitError,
     HubSpotServerError,
+    HubSpotTryLaterError,
     HubSpotValidationError,
     redact,
     redact_json,
@@ -159,6 +161,32 @@ def _rate_limited(reply: Reply, body: ErrorBody, fields: dict[str, Any]) -> HubS
     )
 
 
+def _try_later(reply: Reply, body: ErrorBody, fields: dict[str, Any]) -> HubSpotError:
+    """423 and 477: HubSpot asks to come back later; Retry-After when sent, at least 2 s after a 423."""
+    asked = _seconds(reply.headers.get("Retry-After"))
+    if reply.status == 423:
+        why, least = "the records are locked by other writes (423 Locked)", LOCKED_MIN_WAIT_S
+        asked = max(asked or 0.0, least)
+    else:
+        why = "the account is being migrated between data centres (477 Migration in Progress)"
+    return HubSpotTryLaterError(
+        f"HubSpot asked to try again later: {why}: {fields['hubspot_message']}", retry_after=asked, **fields
+    )
+
+
+# The CDN's own statuses: its page is HTML about the CDN, not worth quoting.
+_CDN_STATUS_MEANING = {
+    521: "HubSpot's CDN found HubSpot down (521)",
+    522: "HubSpot's CDN could not connect to HubSpot (522)",
+    524: "HubSpot's CDN timed out waiting for HubSpot's reply (524)",
+}
+
+
+def _server_error(reply: Reply, fields: dict[str, Any]) -> HubSpotError:
+    said = _CDN_STATUS_MEANING.get(reply.status) or fields["hubspot_message"]
+    return HubSpotServerError(f"HubSpot server error: {said}", **fields)
+
+
 def _simple(
     kind: type[HubSpotError], prefix: str
 ) -> Callable[[Reply, ErrorBody, dict[str, Any]], HubSpotError]:
@@ -175,7 +203,9 @@ _BY_STATUS: dict[int, Callable[[Reply, ErrorBody, dict[str, Any]], HubSpotError]
     404: _simple(HubSpotNotFoundError, "not found"),
     409: _simple(HubSpotValidationError, "HubSpot refused the request"),
     422: _simple(HubSpotValidationError, "HubSpot refused the request"),
+    423: _try_later,
     429: _rate_limited,
+    477: _try_later,
 }
 
 
@@ -186,7 +216,7 @@ def error_from_reply(reply: Reply, *secrets: str | None) -> HubSpotError:
     if 300 <= reply.status < 400:
         return _redirect(reply, fields)
     if reply.status >= 500:
-        return HubSpotServerError(f"HubSpot server error: {fields['hubspot_message']}", **fields)
+        return _server_error(reply, fields)
     build = _BY_STATUS.get(reply.status)
     if build is None:
         return HubSpotError(f"HubSpot answered {reply.status}: {fields['hubspot_message']}", **fields)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-RETRYABLE_SERVER_STATUSES = frozenset({500, 502, 503, 504})
+# 521/522/524: HubSpot's CDN could not reach (521), connect to (522) or hear back from (524) HubSpot.
+RETRYABLE_SERVER_STATUSES = frozenset({500, 502, 503, 504, 521, 522, 524})
+LOCKED_MIN_WAIT_S = 2.0  # HubSpot's error page: after a 423, wait at least 2 s before retrying
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -76,6 +78,12 @@ class HubSpotError(Exception):
     @property
     def retryable(self) -> bool:
         """Whether another attempt of the same request could succeed."""
+        return False
+
+    @property
+    def may_have_applied(self) -> bool:
+        """Whether HubSpot may have applied the request although it never answered 2xx (an outage
+        after the work was done): its pairs are then neither done nor certainly untouched."""
         return False
 
     def __str__(self) -> str:
@@ -170,11 +178,38 @@ class HubSpotNotFoundError(HubSpotError):
 
 
 class HubSpotServerError(HubSpotError):
-    """5xx; 500/502/503/504 are worth another attempt, the others (501, 505...) are not."""
+    """5xx; 500/502/503/504 and the CDN's 521/522/524 are worth another attempt, the others (501,
+    505...) are not. No 5xx says whether the request was applied."""
 
     @property
     def retryable(self) -> bool:
         return self.status in RETRYABLE_SERVER_STATUSES
+
+    @property
+    def may_have_applied(self) -> bool:
+        return True
+
+
+class HubSpotTryLaterError(HubSpotError):
+    """423 Locked (too many writes to the same records at once) or 477 Migration in Progress (the
+    account is moving between data centres): HubSpot asks to try again later.
+
+    `retry_after` is the least wait before the next attempt: Retry-After when HubSpot sent it, and
+    at least `LOCKED_MIN_WAIT_S` after a 423. The call's deadline still bounds it (a migration can
+    last a day). Neither status says whether the write was applied.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+    @property
+    def may_have_applied(self) -> bool:
+        return True
 
 
 class HubSpotTransportError(HubSpotError):
@@ -183,3 +218,7 @@ class HubSpotTransportError(HubSpotError):
     @property
     def retryable(self) -> bool:
         return True
+
+    @property
+    def may_have_applied(self) -> bool:
+        return True  # the request may have reached HubSpot before the connection failed

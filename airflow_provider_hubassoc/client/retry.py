@@ -18,7 +18,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from airflow_provider_hubassoc.client.errors import HubSpotError, HubSpotRateLimitError
+from airflow_provider_hubassoc.client.errors import HubSpotError, HubSpotRateLimitError, HubSpotTryLaterError
 
 log = logging.getLogger("airflow_provider_hubassoc.client")
 
@@ -55,9 +55,12 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
 
     def wait_for(self, error: BaseException | None, failures: int) -> float:
-        """A 429 waits what HubSpot asked (Retry-After or its window); the rest back off."""
+        """A 429 waits what HubSpot asked (Retry-After or its window); a 423 or 477 backs off, but
+        never less than HubSpot asked; the rest back off. The deadline stops a wait too long."""
         if isinstance(error, HubSpotRateLimitError) and error.retry_after is not None:
             return max(0.0, error.retry_after)
+        if isinstance(error, HubSpotTryLaterError) and error.retry_after is not None:
+            return max(error.retry_after, self.backoff(failures))
         return self.backoff(failures)
 
     def retrying(

@@ -42,7 +42,22 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     "oauth_token",
 )
 API_ENDPOINTS: frozenset[Endpoint] = frozenset(ENDPOINTS) - {"oauth_token"}
-FaultKind = Literal["500", "502", "503", "504", "reset", "slow", "malformed", "429", "429-daily"]
+FaultKind = Literal[
+    "500",
+    "502",
+    "503",
+    "504",
+    "521",
+    "522",
+    "524",
+    "423",
+    "477",
+    "reset",
+    "slow",
+    "malformed",
+    "429",
+    "429-daily",
+]
 BatchStatus = Literal["PENDING", "PROCESSING", "CANCELED", "COMPLETE"]
 _SETTINGS = ConfigDict(allow_inf_nan=False)
 
@@ -89,7 +104,9 @@ class FaultPlan:
 
     `schedule` maps the 1-based number of an API request (the association endpoints, counted
     since start or the last `reset_counters`) to a fault kind. With `commit_on_error` the archive is
-    applied before a 5xx/reset fault is sent (the ambiguous "did it happen?" case).
+    applied before a 5xx/reset fault is sent (the ambiguous "did it happen?" case). Besides 5xx,
+    HubSpot's "try again later" statuses: 423 Locked, 477 Migration in Progress (sent with
+    `Retry-After: migration_retry_after_s`), and the CDN's 521/522/524 (an HTML page).
     """
 
     latency_ms: Number = 0.0
@@ -101,6 +118,7 @@ class FaultPlan:
     slow_seconds: Number = 5.0
     malformed_rate: Probability = 0.0
     schedule: dict[Int, FaultKind] = field(default_factory=dict)
+    migration_retry_after_s: Annotated[float, BeforeValidator(_refuse_bool), Field(ge=0.0)] = 1.0
     visibility_delay_s: Number = 0.0
     endpoints: frozenset[Endpoint] = API_ENDPOINTS
     commit_on_error: bool = False

@@ -5,7 +5,11 @@ from __future__ import annotations
 import random
 import threading
 
+from hubassoc_simulator import replies
 from hubassoc_simulator.config import FaultPlan
+from hubassoc_simulator.replies import Reply
+
+CDN_STATUSES = frozenset({521, 522, 524})
 
 
 class FaultInjector:
@@ -28,7 +32,8 @@ class FaultInjector:
         return max(0.0, plan.latency_ms + jitter) / 1000.0
 
     def choose(self, plan: FaultPlan, request_number: int) -> str | None:
-        """The fault kind for this request: "500".."504", "reset", "slow", "malformed", "429", "429-daily"."""
+        """The fault kind for this request: a status ("500".."504", "521", "522", "524", "423", "477"),
+        "reset", "slow", "malformed", "429" or "429-daily"."""
         scheduled = plan.schedule.get(request_number)
         if scheduled is not None:
             return scheduled
@@ -40,6 +45,17 @@ class FaultInjector:
                 if self._rng.random() < rate:
                     return str(self._rng.choice(plan.error_statuses)) if kind == "5xx" else kind
         return None
+
+
+def status_reply(status: int, plan: FaultPlan) -> Reply:
+    """The reply of a status fault (429s are built with the rate limiter's headers)."""
+    if status == 423:
+        return replies.locked()
+    if status == 477:
+        return replies.migration_in_progress(plan.migration_retry_after_s)
+    if status in CDN_STATUSES:
+        return replies.cdn_error(status)
+    return replies.server_error(status)
 
 
 def _draws(plan: FaultPlan) -> list[tuple[float, str]]:

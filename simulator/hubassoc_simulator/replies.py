@@ -19,6 +19,7 @@ class Reply:
     body: Any = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     raw: bytes | None = None  # pre-encoded body (malformed-JSON faults)
+    media_type: str = _JSON
 
     def encode(self) -> bytes:
         if self.raw is not None:
@@ -29,7 +30,7 @@ class Reply:
 
     @property
     def content_type(self) -> str:
-        return _JSON
+        return self.media_type
 
 
 def now_iso() -> str:
@@ -106,6 +107,26 @@ def rate_limited(policy: str, retry_after_s: int | None) -> Reply:
 
 def server_error(status: int) -> Reply:
     return error(status, "INTERNAL_ERROR", f"Simulated server error {status}. Please retry.")
+
+
+def locked() -> Reply:
+    """423: too many writes to the same records at once; HubSpot's error page says wait 2 s."""
+    return error(423, "LOCKED", "The records are locked by other writes. Wait at least 2 seconds and retry.")
+
+
+def migration_in_progress(retry_after_s: float) -> Reply:
+    """477: the account is moving between data centres; HubSpot sends Retry-After."""
+    reply = error(477, "MIGRATION_IN_PROGRESS", "This account is being migrated. Retry later.")
+    reply.headers.append(("Retry-After", f"{retry_after_s:g}"))
+    return reply
+
+
+def cdn_error(status: int) -> Reply:
+    """521/522/524 come from the CDN in front of HubSpot: its HTML page, not HubSpot's JSON."""
+    titles = {521: "Web server is down", 522: "Connection timed out", 524: "A timeout occurred"}
+    page = f"<!DOCTYPE html><html><head><title>{status}: {titles.get(status, 'Error')}</title></head>"
+    page += f"<body><h1>Error {status}</h1><p>cdn</p></body></html>"
+    return Reply(status, None, raw=page.encode(), media_type="text/html; charset=UTF-8")
 
 
 def internal_error() -> Reply:

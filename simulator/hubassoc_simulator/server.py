@@ -28,7 +28,7 @@ from hubassoc_simulator.config import (
     describe,
 )
 from hubassoc_simulator.facts import Version
-from hubassoc_simulator.faults import FaultInjector
+from hubassoc_simulator.faults import FaultInjector, status_reply
 from hubassoc_simulator.ratelimit import RateLimiter, seconds_to_utc_midnight
 from hubassoc_simulator.replies import Reply
 from hubassoc_simulator.state import SimulatorState
@@ -436,7 +436,7 @@ class Simulator:
                 else:
                     outcome, fault = self._api(handler, config, endpoint, match, body, number)
         if fault is not None and fault != "reset":
-            self._apply_fault(fault, outcome)
+            self._apply_fault(fault, outcome, config)
         outcome.reply.raw = outcome.reply.encode()
         return endpoint, version, outcome, fault
 
@@ -527,10 +527,10 @@ class Simulator:
             return mode
         return "200" if next(self._counters.archive_numbers) % 2 == 0 else "204"
 
-    def _apply_fault(self, fault: str, outcome: endpoints.Outcome) -> None:
-        """Turn the outcome into the fault's reply (5xx or unparseable JSON); 429s are already built."""
+    def _apply_fault(self, fault: str, outcome: endpoints.Outcome, config: SimulatorConfig) -> None:
+        """Turn the outcome into the fault's reply (a status or unparseable JSON); 429s are already built."""
         if fault.isdigit() and fault != "429":
-            outcome.reply = replies.server_error(int(fault))
+            outcome.reply = status_reply(int(fault), config.faults)
             outcome.pairs = 0
         elif fault == "malformed":
             status = outcome.reply.status if outcome.reply.status in (200, 201, 207) else 200
