@@ -1,4 +1,4 @@
-"""Fixtures for the operator tests (helpers live in tests/support.py)."""
+"""Fixtures for the operator tests (helpers live in tests/support/)."""
 
 from __future__ import annotations
 

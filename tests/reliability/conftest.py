@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite (helpers live in tests/support.py).
+"""Fixtures of the reliability suite (helpers live in tests/support/).
 
 Every test in this folder is also checked, at teardown, for leaked secrets: captured logs,
 stdout/stderr, and whatever the test handed to `leak_scan.add(...)` (XComs, rendered template
