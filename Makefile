@@ -104,4 +104,4 @@ $(VENV)/.e2e-installed: $(STAMP)
 	touch $@
 
 clean:
-	rm -rf $(VENV) .venv-af* .pytest_cache .mypy_cache .ruff_cache *.egg-info .demo
+	rm -rf $(VENV) .venv-af* .pytest_cache .mypy_cache .ruff_cache *.egg-info simulator/*.egg-info .demo

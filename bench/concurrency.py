@@ -554,7 +554,7 @@ def run(
     started_at, started = datetime.now(timezone.utc), time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="hubassoc-concurrencybench-"))
     (workdir / "airflow_home").mkdir()
-    os.environ["AIRFLOW_HOME"] = str(workdir / "airflow_home")  # before tests.support loads Airflow
+    os.environ["AIRFLOW_HOME"] = str(workdir / "airflow_home")  # before anything loads Airflow
     try:
         results = measure_all(workdir, pairs, task_counts, modes)
     except BaseException:
