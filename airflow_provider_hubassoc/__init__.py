@@ -53,7 +53,15 @@ CONN_FIELDS: dict[str, Any] = {
     "rate_limit_redis_conn_id": {
         "label": "Shared rate budget: Redis connection id",
         "description": "An Airflow connection of type redis (extra [redis]). Every task, DAG and "
-        "worker calling this account then shares one request budget. Empty: each task has its own.",
+        "worker on every machine calling this account then shares one request budget. Empty: the "
+        "tasks of each machine share one budget in a local file (see the next field).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "rate_limit_local_dir": {
+        "label": "Machine-local rate budget: directory",
+        "description": "Where the budget every task on this machine shares is kept when no Redis "
+        "connection is named (a SQLite file; a local disk every worker process can write). "
+        "Empty: $AIRFLOW_HOME/hubassoc, or the system temp directory.",
         "schema": {"type": ["string", "null"]},
     },
     "rate_limit_account": {
@@ -63,9 +71,9 @@ CONN_FIELDS: dict[str, Any] = {
         "schema": {"type": ["string", "null"]},
     },
     "rate_limit_on_store_error": {
-        "label": "Shared rate budget: when Redis does not answer",
-        "description": "fail (default): the task fails naming the Redis connection. local: it goes "
-        "on with its own rate window only, and says so in its log.",
+        "label": "Shared rate budget: when its store does not answer",
+        "description": "fail (default): the task fails naming the Redis connection or the local "
+        "directory. local: it goes on with its own rate window only, and says so in its log.",
         "schema": {"type": ["string", "null"], "default": "fail", "enum": ["fail", "local"]},
     },
     "max_batch_size": {

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import SplitResult, urlsplit
@@ -47,6 +48,7 @@ from airflow_provider_hubassoc.client.versions import (
     labels_paths,
     parse_api_version,
 )
+from airflow_provider_hubassoc.client.waits import StopSignal, WaitBounds
 from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
 from airflow_provider_hubassoc.models.responses import (
@@ -241,6 +243,7 @@ class HubSpotClient:
         self._tokens = token_provider
         self._governor = governor if governor is not None else RateGovernor()
         self._retry = retry if retry is not None else RetryPolicy()
+        self._stop = StopSignal()
         self._connect_timeout = connect_timeout
         self._attempt_timeout = connect_timeout + read_timeout
         self._session = requests.Session()
@@ -335,6 +338,13 @@ class HubSpotClient:
     def governor(self) -> RateGovernor:
         return self._governor
 
+    def interrupt(self, reason: str) -> None:
+        """Stop this client: every wait in progress (rate window, account budget, back-off between
+        attempts) ends within about 0.1 s, and it and every later call raise HubSpotInterruptedError
+        without sending. For the task's on_kill or the run's stop; a request already on the wire
+        still ends by its attempt's deadline."""
+        self._stop.set(reason)
+
     def close(self) -> None:
         self._session.close()
 
@@ -409,12 +419,15 @@ class HubSpotClient:
     ) -> _T:
         """One logical request: governed, retried by tenacity, ended by the policy's total time."""
         policy = policy or self._retry
+        self._stop.raise_if_set()
         deadline = policy.clock() + policy.total_timeout_s
-        retrying = policy.retrying(deadline, self._pause)
+        bounds = WaitBounds(self._stop, deadline, policy.clock)
+        # Tenacity's back-off sleeps end when the client is interrupted, too.
+        retrying = replace(policy, sleep=self._stop.interruptible(policy.sleep)).retrying(
+            deadline, self._pause
+        )
         try:
-            result: _T = retrying(
-                self._attempt, method, self.base_url + path, body, parse, lambda: deadline - policy.clock()
-            )
+            result: _T = retrying(self._attempt, method, self.base_url + path, body, parse, bounds)
         except HubSpotError as error:
             if error.retryable:  # the others are answers, not outages: the caller reports them
                 log.warning("HubSpot %s %s gave up: %s", method, path, type(error).__name__)
@@ -431,16 +444,16 @@ class HubSpotClient:
         url: str,
         body: dict[str, Any] | None,
         parse: Callable[[int, Any | None], _T],
-        time_left: Callable[[], float],
+        bounds: WaitBounds,
     ) -> _T:
         """One attempt: at most one OAuth token refresh when HubSpot refuses the token."""
         token = self._tokens.get_token()
-        reply = self._exchange(method, url, body, token, time_left)
+        reply = self._exchange(method, url, body, token, bounds)
         if reply.status == 401 and self._tokens.is_oauth:
             log.info("HubSpot refused the OAuth access token; refreshing it once")
             self._tokens.invalidate(token)
             token = self._tokens.get_token()
-            reply = self._exchange(method, url, body, token, time_left)
+            reply = self._exchange(method, url, body, token, bounds)
         if not 200 <= reply.status < 300:
             raise error_from_reply(reply, token)
         data = _decode(reply, token)
@@ -453,12 +466,13 @@ class HubSpotClient:
             ) from None
 
     def _exchange(
-        self, method: str, url: str, body: dict[str, Any] | None, token: str, time_left: Callable[[], float]
+        self, method: str, url: str, body: dict[str, Any] | None, token: str, bounds: WaitBounds
     ) -> Reply:
-        with self._governor.slot():
+        with self._governor.slot(bounds):
             # The attempt's clock starts once the governor lets it go: waiting for a slot is
             # not HubSpot being slow (it still counts against the call's total time).
-            deadline = time.monotonic() + min(self._attempt_timeout, max(time_left(), 0.0))
+            self._stop.raise_if_set()
+            deadline = time.monotonic() + min(self._attempt_timeout, max(bounds.time_left() or 0.0, 0.0))
             reply = exchange(
                 self._session,
                 method,

@@ -163,6 +163,12 @@ class HubSpotRateStoreError(HubSpotError):
         return True
 
 
+class HubSpotInterruptedError(HubSpotError):
+    """The run was stopped (`HubSpotClient.interrupt`, e.g. from the task's on_kill) while this
+    request waited or before it was sent. Not retryable: nothing is worth another attempt now;
+    not fatal: the task's own retry may run it again."""
+
+
 class HubSpotValidationError(HubSpotError):
     """400: HubSpot refused the request body."""
 

@@ -23,21 +23,18 @@ script, atomic on the server:
 
 A grant is only ever a member of the window: it rolls out at most two intervals after it was
 taken whatever happens to the process that took it, so a worker killed while holding budget
-leaks nothing. The keys expire when the account goes quiet.
+leaks nothing. The keys expire when the account goes quiet. These are the rules of
+`window.WindowLog`, which the in-process and machine-local budgets run in Python.
 """
 
 from __future__ import annotations
 
-import logging
-import random
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from airflow_provider_hubassoc.client.errors import HubSpotRateStoreError, redact
-
-log = logging.getLogger(__name__)
+from airflow_provider_hubassoc.client.budget import StoreGuard, take_grant
+from airflow_provider_hubassoc.client.waits import WaitBounds
 
 KEY_PREFIX = "hubassoc:rate"
 
@@ -126,6 +123,7 @@ class SharedRateBudget:
     every connection with the same token shares one); `store_name` names the store in errors.
     With `fallback_local`, a store that stops answering is reported once and then left out, and
     the caller's own window keeps limiting on its own; without it the store's error is raised.
+    `sleep` replaces the real wait between asks (tests record it).
     """
 
     def __init__(
@@ -136,38 +134,36 @@ class SharedRateBudget:
         store_name: str,
         fallback_local: bool = False,
         secrets: tuple[str, ...] = (),
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._window_key = f"{KEY_PREFIX}:{{{account}}}"  # one hash tag: both keys on one cluster slot
         self._pause_key = f"{self._window_key}:pause"
-        self._store_name = store_name
-        self._fallback_local = fallback_local
-        self._secrets = secrets
+        self._guard = StoreGuard(store_name, fallback_local=fallback_local, secrets=secrets)
         self._sleep = sleep
         self._take_script = store.register_script(_TAKE)
         self._restamp_script = store.register_script(_RESTAMP)
         self._pause_script = store.register_script(_PAUSE)
         self._observe_script = store.register_script(_OBSERVE)
-        self._given_up = False
 
     @property
     def active(self) -> bool:
         """False once a failing store was left out (only with `fallback_local`)."""
-        return not self._given_up
+        return self._guard.active
 
-    def take(self, limit: int, interval_s: float) -> str | None:
-        """Wait for a grant in the account's window and return it (None once the store is left out)."""
-        grant = uuid.uuid4().hex
-        while not self._given_up:
-            keys = [self._window_key, self._pause_key]
+    @property
+    def description(self) -> str:
+        return f"shared by every task on every machine through {self._guard.store_name}"
+
+    def take(self, limit: int, interval_s: float, bounds: WaitBounds | None = None) -> str | None:
+        """Wait (within `bounds`) for a grant in the account's window and return it (None once the
+        store is left out)."""
+        keys = [self._window_key, self._pause_key]
+
+        def ask(grant: str) -> float | None:
             wait_ms = self._call(self._take_script, keys, [limit, _ms(interval_s), grant])
-            if wait_ms is None:
-                return None
-            if int(wait_ms) <= 0:
-                return grant
-            # Callers that wait for the same freed slot wake a little apart.
-            self._sleep(int(wait_ms) / 1000.0 + random.uniform(0, 0.002))  # noqa: S311 - jitter
-        return None
+            return None if wait_ms is None else int(wait_ms) / 1000.0
+
+        return take_grant(ask, bounds, f"the account's rate budget ({self._guard.store_name})", self._sleep)
 
     def restamp(self, grant: str | None, interval_s: float) -> None:
         """Count `grant`'s request from now: its reply has just arrived.
@@ -192,34 +188,13 @@ class SharedRateBudget:
     def _call(
         self, script: Callable[..., Any], keys: list[str], args: list[Any], *, quiet: bool = False
     ) -> Any:
-        """Run one script; a store error is raised (or, with `fallback_local`, reported once).
-
-        `quiet` calls (restamp, pause, observe) only correct the budget: their failure is logged,
-        never raised, so that a retry's back-off or a reply's bookkeeping cannot fail the request.
-        """
-        if self._given_up:
-            return None
-        try:
-            return script(keys=keys, args=args)
-        except Exception as exc:  # the store's boundary: any failure means no answer from it
-            reason = redact(f"{type(exc).__name__}: {exc}", *self._secrets)[:300]
-            if self._fallback_local:
-                self._given_up = True
-                log.warning(
-                    "The shared rate budget (%s) failed (%s); going on with this task's own rate "
-                    "window only, as the connection asks (rate_limit_on_store_error=local).",
-                    self._store_name,
-                    reason,
-                )
-                return None
-            if quiet:
-                log.warning("The shared rate budget (%s) could not be updated: %s", self._store_name, reason)
-                return None
-            message = f"the shared rate budget ({self._store_name}) failed: {reason}"
-            raise HubSpotRateStoreError(message) from None
+        """Run one script through the guard (a failure raises, or is logged; see `StoreGuard`)."""
+        return self._guard.call(lambda: script(keys=keys, args=args), quiet=quiet)
 
     def __repr__(self) -> str:
-        return f"SharedRateBudget(store={self._store_name!r}, fallback_local={self._fallback_local})"
+        return (
+            f"SharedRateBudget(store={self._guard.store_name!r}, fallback_local={self._guard.fallback_local})"
+        )
 
 
 def _ms(seconds: float) -> int:

@@ -12,9 +12,12 @@ import hashlib
 import json
 import logging
 import math
+import os
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +26,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_hubassoc import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_hubassoc.client.api import DEFAULT_BASE_URL, HubSpotClient, check_base_url
 from airflow_provider_hubassoc.client.auth import OAuthTokenProvider, StaticTokenProvider, TokenProvider
+from airflow_provider_hubassoc.client.budget import RateBudget
 from airflow_provider_hubassoc.client.errors import (
     HubSpotConfigError,
     HubSpotError,
@@ -30,6 +34,7 @@ from airflow_provider_hubassoc.client.errors import (
     redact,
 )
 from airflow_provider_hubassoc.client.governor import DEFAULT_INTERVAL_S, RateGovernor, tier_limit
+from airflow_provider_hubassoc.client.local_budget import LocalRateBudget
 from airflow_provider_hubassoc.client.retry import RetryPolicy
 from airflow_provider_hubassoc.client.shared_budget import SharedRateBudget
 from airflow_provider_hubassoc.client.versions import OAUTH_TOKEN_PATH, ApiVersion, parse_api_version
@@ -37,6 +42,8 @@ from airflow_provider_hubassoc.models.identifiers import InputValidationError, s
 
 _OAUTH_KEYS = ("client_id", "client_secret", "refresh_token")
 _STORE_TIMEOUT_S = 5.0
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+_LOCAL_DIR_NAME = "hubassoc"
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +112,7 @@ class HubSpotSettings:
     retry_total_timeout_s: float
     token: str | None = field(default=None, repr=False)
     oauth: tuple[str, str, str] | None = field(default=None, repr=False)
-    rate_budget: SharedBudgetSettings | None = None
+    rate_budget: SharedBudgetSettings = field(default_factory=lambda: SharedBudgetSettings())
 
     @property
     def token_url(self) -> str:
@@ -120,7 +127,27 @@ class HubSpotSettings:
         """Names the account's rate budget without revealing the credential: a hash of the API host
         and the token (or the OAuth app and install), so every connection with it shares one."""
         credential = self.token or "\n".join((self.oauth or ("", "", ""))[::2])
-        return hashlib.sha256(f"{self.base_url}\n{credential}".encode()).hexdigest()[:24]
+        return hashlib.sha256(f"{budget_host(self.base_url)}\n{credential}".encode()).hexdigest()[:24]
+
+    @property
+    def budget_account(self) -> str:
+        """The account's budget name: `rate_limit_account` when set, else `account_key`."""
+        return self.rate_budget.account or self.account_key
+
+
+def budget_host(base_url: str) -> str:
+    """The API host as the budget knows it: one spelling per host, so one token gets one budget
+    (`https://API.hubapi.com.:443` is `https://api.hubapi.com`)."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").rstrip(".")  # urlsplit lower-cases the host name
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None  # check_base_url has refused it already
+    shown_port = "" if port in (None, _DEFAULT_PORTS.get(parts.scheme)) else f":{port}"
+    return f"{parts.scheme}://{host}{shown_port}"
 
 
 _ON_STORE_ERROR = ("fail", "local")
@@ -129,17 +156,21 @@ _ON_STORE_ERROR = ("fail", "local")
 @dataclass(frozen=True)
 class SharedBudgetSettings:
     """Where the account's shared rate budget lives (connection extras `rate_limit_redis_conn_id`,
-    `rate_limit_account`, `rate_limit_on_store_error`)."""
+    `rate_limit_local_dir`, `rate_limit_account`, `rate_limit_on_store_error`).
 
-    redis_conn_id: str
+    With a Redis connection, in Redis (every machine); else in a SQLite file in `local_dir` (every
+    process of this machine; None: the default directory, see `default_local_dir`).
+    """
+
+    redis_conn_id: str | None = None
     account: str | None = None
     fallback_local: bool = False
+    local_dir: str | None = None
 
 
-def _shared_budget(extras: Mapping[str, Any]) -> SharedBudgetSettings | None:
+def _shared_budget(extras: Mapping[str, Any]) -> SharedBudgetSettings:
     redis_conn_id = _extra(extras, "rate_limit_redis_conn_id")
-    if redis_conn_id is None:
-        return None
+    local_dir = _extra(extras, "rate_limit_local_dir")
     on_error = str(_extra(extras, "rate_limit_on_store_error") or "fail").strip().lower()
     if on_error not in _ON_STORE_ERROR:
         raise HubSpotConfigError(
@@ -148,9 +179,10 @@ def _shared_budget(extras: Mapping[str, Any]) -> SharedBudgetSettings | None:
         )
     account = _extra(extras, "rate_limit_account")
     return SharedBudgetSettings(
-        redis_conn_id=str(redis_conn_id).strip(),
-        account=str(account).strip() if account is not None else None,
+        redis_conn_id=str(redis_conn_id).strip() if redis_conn_id is not None else None,
+        account=(str(account).strip() or None) if account is not None else None,
         fallback_local=on_error == "local",
+        local_dir=(str(local_dir).strip() or None) if local_dir is not None else None,
     )
 
 
@@ -263,15 +295,23 @@ def token_provider_for(settings: HubSpotSettings) -> TokenProvider:
     return StaticTokenProvider(settings.token or "")
 
 
-def shared_budget_for(settings: HubSpotSettings) -> SharedRateBudget | None:
+def shared_budget_for(settings: HubSpotSettings) -> RateBudget | None:
+    """The account's budget: in the Redis server the connection names (checked with a PING), else
+    in this machine's local store. None: the task's own window only (a store that cannot be used,
+    when the connection allows it)."""
+    if settings.rate_budget.redis_conn_id is None:
+        return local_budget_for(settings)
+    return redis_budget_for(settings)
+
+
+def redis_budget_for(settings: HubSpotSettings) -> SharedRateBudget | None:
     """The account's budget in the Redis server the connection names, checked with a PING.
 
     A named store that does not answer fails here, naming its connection, unless the connection
     asks to go on with unshared limits (`rate_limit_on_store_error: local`).
     """
     budget = settings.rate_budget
-    if budget is None:
-        return None
+    assert budget.redis_conn_id is not None
     store_name = f"Redis connection {budget.redis_conn_id!r}"
     redis_hook = _redis_hook(budget.redis_conn_id)
     try:
@@ -299,11 +339,63 @@ def shared_budget_for(settings: HubSpotSettings) -> SharedRateBudget | None:
         return None
     return SharedRateBudget(
         store,
-        budget.account or settings.account_key,
+        settings.budget_account,
         store_name=store_name,
         fallback_local=budget.fallback_local,
         secrets=secrets,
     )
+
+
+def _airflow_home() -> str:
+    return os.environ.get("AIRFLOW_HOME", "").strip()
+
+
+def default_local_dir() -> Path:
+    """$AIRFLOW_HOME/hubassoc, or (no Airflow home) a directory of this user's in the temp dir."""
+    home = _airflow_home()
+    if home:
+        return Path(home).expanduser() / _LOCAL_DIR_NAME
+    user = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"{_LOCAL_DIR_NAME}-{user}"
+
+
+def local_budget_for(settings: HubSpotSettings) -> LocalRateBudget | None:
+    """The account's budget in this machine's local store, opened (and created) now.
+
+    A directory the connection names that cannot be used fails here, naming it, unless the
+    connection allows going on without (`rate_limit_on_store_error: local`); the default directory
+    only warns: a task that asked for nothing keeps its own window, as before.
+    """
+    budget = settings.rate_budget
+    named = budget.local_dir is not None
+    directory = Path(budget.local_dir).expanduser() if budget.local_dir else default_local_dir()
+    local = LocalRateBudget(directory, settings.budget_account, fallback_local=budget.fallback_local)
+    try:
+        _check_owner(directory, named)
+        return local.open()
+    except Exception as exc:  # an unwritable directory, a full disk, a damaged file
+        reason = redact(f"{type(exc).__name__}: {exc}", *settings.secrets)[:300]
+        if named and not budget.fallback_local:
+            raise HubSpotConfigError(
+                f"the machine-local rate budget in rate_limit_local_dir {str(directory)!r} "
+                f"cannot be used: {reason}"
+            ) from None
+        log.warning(
+            "The machine-local rate budget in %s cannot be used (%s); going on with this task's own "
+            "rate window only: set rate_limit_local_dir to a writable local directory to share one",
+            directory,
+            reason,
+        )
+        return None
+
+
+def _check_owner(directory: Path, named: bool) -> None:
+    """A default directory in the shared temp dir must be ours: another user could have made it."""
+    if named or not hasattr(os, "getuid") or _airflow_home():
+        return
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if directory.stat().st_uid != os.getuid():
+        raise PermissionError(f"{directory} belongs to another user")
 
 
 def _redis_hook(redis_conn_id: str) -> Any:
@@ -326,6 +418,18 @@ def _bound_waits(store: Any) -> None:
         for name in ("socket_connect_timeout", "socket_timeout"):
             if kwargs.get(name) is None:
                 kwargs[name] = _STORE_TIMEOUT_S
+
+
+_BUDGETS_LOGGED: set[tuple[int, str]] = set()
+
+
+def log_budget_once(budget: RateBudget | None, logger: logging.Logger | Any) -> None:
+    """Say in the task's log, once per process and budget, which rate budget its requests take."""
+    where = budget.description if budget is not None else "this task's own rate window only"
+    key = (os.getpid(), where)
+    if key not in _BUDGETS_LOGGED:
+        _BUDGETS_LOGGED.add(key)
+        logger.info("HubSpot rate budget: %s", where)
 
 
 def client_for(settings: HubSpotSettings) -> HubSpotClient:
@@ -437,6 +541,7 @@ class HubSpotHook(BaseHook):
             if self._client is None:
                 self._client = client_for(self._load_settings())
                 self.log.info("HubSpot client ready: %r", self._client)
+                log_budget_once(self._client.governor.shared, self.log)
             return self._client
 
     def close(self) -> None:

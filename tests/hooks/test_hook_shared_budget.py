@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_hubassoc.client.budget import RateBudget
 from airflow_provider_hubassoc.client.errors import HubSpotConfigError, HubSpotRateStoreError
+from airflow_provider_hubassoc.client.local_budget import LocalRateBudget
 from airflow_provider_hubassoc.client.shared_budget import SharedRateBudget
 from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 from tests.support.servers import RedisServer, free_port
@@ -28,13 +30,16 @@ def set_redis(monkeypatch: pytest.MonkeyPatch, uri: str, conn_id: str = "rate_st
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)
 
 
-def shared_of(hook: HubSpotHook) -> SharedRateBudget | None:
-    return hook.get_conn().governor._shared
+def shared_of(hook: HubSpotHook) -> Any:
+    """The client's account budget (a SharedRateBudget when Redis is named)."""
+    shared: RateBudget | None = hook.get_conn().governor.shared
+    assert shared is None or isinstance(shared, (SharedRateBudget, LocalRateBudget))
+    return shared
 
 
-def test_no_store_named_means_no_shared_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_redis_named_means_the_machine_local_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     set_hubspot(monkeypatch)
-    assert shared_of(HubSpotHook()) is None
+    assert isinstance(shared_of(HubSpotHook()), LocalRateBudget)
 
 
 def test_a_named_store_gives_every_client_the_accounts_budget(
