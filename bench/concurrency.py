@@ -5,12 +5,15 @@ One simulator set up as in bench/run_bench.py (a Professional app: 190 requests 
 (`tests.support.RedisServer`). For 1, 2, 4 and 8 concurrent tasks, each task a separate OS process
 running `HubSpotArchiveAssociationsOperator.execute()` as bench/runners/ours.py does (CSV input,
 `batch_size=100`, `max_concurrency=8`, connection `rate_limit=190`, per-pair report written), the
-N pairs of a configuration split evenly over its tasks, in three modes, all in one run:
+N pairs of a configuration split evenly over its tasks, in four modes, all in one run:
 
 - shared: the HubSpot connection names a Redis connection (`rate_limit_redis_conn_id`), so every
   task takes its requests from one account-wide budget;
-- static split: each task has `rate_limit_share = 1/n`, no shared store (the README's advice so far);
-- uncoordinated: each task has the account's whole limit, no shared store.
+- machine-local: the connection names no store (the default), so every task of this machine takes
+  its requests from one budget in the machine-local SQLite file under $AIRFLOW_HOME;
+- static split: each task has `rate_limit_share = 1/n`, and a budget of its own (a local store
+  directory per task: the behaviour before the machine-local default);
+- uncoordinated: each task has the account's whole limit, and a budget of its own.
 
 Every configuration gets its own simulator token, so each starts with an empty rolling window and
 its own account key in Redis, and no configuration waits for the previous one's window to roll
@@ -64,7 +67,7 @@ from bench.sim_process import SimProcess, SimSettings  # noqa: E402
 
 WINDOW_S = 10.0
 POLL_S = 0.05
-MODES = ("shared", "static split", "uncoordinated")
+MODES = ("shared", "machine-local", "static split", "uncoordinated")
 TASKS = (1, 2, 4, 8)
 DEFAULT_PAIRS = 40_000
 QUICK_PAIRS, QUICK_TASKS = 2_000, (1, 2)
@@ -74,6 +77,14 @@ START_TIMEOUT_S = 120.0
 DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- concurrency bench: begin -->", "<!-- concurrency bench: end -->"
 GOAL_SHARE, GOAL_429 = 0.95, 0.005
+BUDGET_LINE = "HubSpot rate budget:"  # the hook says once per task which budget it takes from
+# What each mode's task log must say about its budget.
+BUDGET_SAYS = {
+    "shared": f"Redis connection '{REDIS_CONN_ID}'",
+    "machine-local": "hubassoc/hubassoc-rate-budget.sqlite",
+    "static split": "own_budget_",
+    "uncoordinated": "own_budget_",
+}
 
 
 # -- a task: one forked process ----------------------------------------------------------------------
@@ -92,13 +103,17 @@ class TaskJob:
     log: Path
     result: Path
     rate_limit: int
+    own_budget_dir: Path  # the task's own local store, in the modes without a shared budget
 
 
-def connection_extras(mode: str, rate_limit: int) -> dict[str, Any]:
-    """The HubSpot connection's extras: only the shared mode names the Redis connection."""
+def connection_extras(mode: str, rate_limit: int, own_budget_dir: Path) -> dict[str, Any]:
+    """The HubSpot connection's extras: the shared mode names the Redis connection, machine-local
+    names nothing (the default store), the others give each task a local store of its own."""
     extras: dict[str, Any] = {"rate_limit": rate_limit}
     if mode == "shared":
         extras["rate_limit_redis_conn_id"] = REDIS_CONN_ID
+    elif mode != "machine-local":
+        extras["rate_limit_local_dir"] = str(own_budget_dir)
     return extras
 
 
@@ -109,7 +124,7 @@ def task(job: TaskJob, start: Any) -> None:
         os.dup2(log.fileno(), 2)
     os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(
         {"conn_type": "hubspot", "host": job.url, "password": job.token,
-         "extra": connection_extras(job.mode, job.rate_limit)}
+         "extra": connection_extras(job.mode, job.rate_limit, job.own_budget_dir)}
     )  # fmt: skip
     from airflow_provider_hubassoc.operators.archive import HubSpotArchiveAssociationsOperator
 
@@ -215,6 +230,7 @@ class Result:
     windows: int = 0  # whole windows in the steady span
     steady_pairs: float = 0.0
     budget_keys: int = 0  # account keys the shared budget left in Redis
+    budget_lines: list[str] = field(default_factory=list)  # each task's "HubSpot rate budget:" line
     samples: list[Sample] = field(default_factory=list)  # the counters over the run (for --raw)
 
     @property
@@ -295,7 +311,7 @@ def run_tasks(
     jobs = [
         TaskJob(mode, len(files), bench.sim.url, token, path, bench.workdir / f"report_{stem}_{i}.jsonl",
                 bench.workdir / f"task_{stem}_{i}.log", bench.workdir / f"result_{stem}_{i}.json",
-                bench.rate_limit)
+                bench.rate_limit, bench.workdir / f"own_budget_{stem}_{i}")
         for i, path in enumerate(files)
     ]  # fmt: skip
     procs = [context.Process(target=task, args=(job, start), name=f"task-{i}") for i, job in enumerate(jobs)]
@@ -314,7 +330,11 @@ def run_tasks(
     for job, proc in zip(jobs, procs, strict=True):
         if proc.exitcode != 0:
             raise RuntimeError(f"task {job.log.stem} exited {proc.exitcode}:\n{job.log.read_text()[-3000:]}")
-    return [json.loads(job.result.read_text(encoding="utf-8")) for job in jobs], poller.samples
+    outputs = [json.loads(job.result.read_text(encoding="utf-8")) for job in jobs]
+    for job, output in zip(jobs, outputs, strict=True):
+        said = [line for line in job.log.read_text(errors="replace").splitlines() if BUDGET_LINE in line]
+        output["budget_line"] = said[0] if said else ""
+    return outputs, poller.samples
 
 
 def measure(bench: Bench, mode: str, tasks: int, pairs: int, token: str) -> Result:
@@ -323,6 +343,7 @@ def measure(bench: Bench, mode: str, tasks: int, pairs: int, token: str) -> Resu
     outputs, samples = run_tasks(bench, mode, token, files)
     result = summarize(mode, tasks, pairs, outputs, samples)
     result.budget_keys = len(budget_keys(bench.redis) - keys_before)
+    result.budget_lines = [o["budget_line"] for o in outputs]
     print(f"  {mode:>13} x{tasks}: {result.wall_s:5.1f} s, steady {share_text(result)} of the ceiling, "
           f"{result.requests} requests, {result.rate_limited} x 429 ({result.share_429:.2%}), "
           f"failed {result.failed}, budget keys {result.budget_keys}", flush=True)  # fmt: skip
@@ -361,6 +382,9 @@ def problems(result: Result) -> list[str]:
         )
     if result.mode != "shared" and result.budget_keys:
         found.append(f"{name}: uncoordinated tasks wrote {result.budget_keys} shared-budget keys")
+    wrong = [line[-300:] for line in result.budget_lines if BUDGET_SAYS[result.mode] not in line]
+    if wrong:
+        found.append(f"{name}: a task did not take the budget its mode names: {wrong[:2]}")
     return found
 
 
@@ -435,7 +459,7 @@ def section(results: list[Result], started: datetime, wall_s: float, pairs: int)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     static_caps = ", ".join(f"{n}: {math.floor(190 / n) * n / 190:.1%}" for n in TASKS)
     return f"""{BEGIN}
-## Concurrent tasks on one account: shared budget vs static split vs none (`bench/concurrency.py`)
+## Concurrent tasks on one account: Redis vs machine-local vs static split vs none (`bench/concurrency.py`)
 
 Measured {started:%Y-%m-%d %H:%M} UTC on {platform.platform()}, {os.cpu_count()} CPUs, Python
 {platform.python_version()}, load average at the end {load} (a shared, loaded machine); code at
@@ -451,8 +475,11 @@ own OS process running `HubSpotArchiveAssociationsOperator.execute()` (CSV input
 - **shared**: the HubSpot connection's extras name a Redis connection
   (`"rate_limit_redis_conn_id": "{REDIS_CONN_ID}"`); every task takes its requests from the
   account's one budget in Redis;
-- **static split**: each task has `rate_limit_share = 1/n`, no shared store;
-- **uncoordinated**: each task has the account's whole limit, no shared store.
+- **machine-local**: the connection names no store (the default since issue 24): every task of the
+  machine takes its requests from one budget in a SQLite file under `$AIRFLOW_HOME/hubassoc`;
+- **static split**: each task has `rate_limit_share = 1/n` and a budget of its own (its own local
+  store directory: how tasks ran before the machine-local default);
+- **uncoordinated**: each task has the account's whole limit and a budget of its own.
 
 Every configuration has its own simulator token (a fresh rolling window, and a fresh account key in
 Redis). Each task is its own OS process, forked from the harness after it loaded Airflow and the

@@ -1,4 +1,4 @@
-"""The concurrency benchmark runs end to end (tiny N): 1 and 2 tasks in each of its three modes.
+"""The concurrency benchmark runs end to end (tiny N): 1 and 2 tasks in each of its four modes.
 
 Requests and 429s come from the simulator's own counters; the harness itself fails when a mode did
 not run as labelled (the shared mode left no budget key in Redis, or another mode did). No speed is
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-MODES = ("shared", "static split", "uncoordinated")
+MODES = ("shared", "machine-local", "static split", "uncoordinated")
 
 
 def test_quick_concurrency_benchmark_runs_every_mode_on_one_account() -> None:

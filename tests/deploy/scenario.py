@@ -2,7 +2,9 @@
 
 Every example DAG (each DAG that `dags_examples/*.py` defines) runs twice, once with a logical
 date and once without (`"logical_date": null`, as the UI's and the REST API's manual runs may be).
-The two sensor DAGs of `tests/deploy/dags` run once each against the delayed simulator. All runs
+The two sensor DAGs of `tests/deploy/dags` run once each against the delayed simulator, and the
+fan-out example once more on the `LOAD_CONTACTS` block, in `FANOUT_LOAD_PARTITIONS` partitions
+over the pool, on the default connection (no Redis: the machine-local budget). All runs
 are triggered at once and followed by a `RunWatcher`; the tests then assert each scenario's outcome.
 """
 
@@ -26,6 +28,7 @@ from tests.deploy.simulators import (
     Simulators,
     contact_company_pairs,
     label_ids,
+    load_pairs,
     write_pairs_csv,
 )
 
@@ -39,6 +42,9 @@ POOL = "hubspot_api"
 POOL_SLOTS = 4
 DEFERRABLE_PAIRS = 10_000  # the read-back that must not block the triggerer's event loop
 RESCHEDULE_PAIRS = 40
+FANOUT_DAG = "hubspot_cleanup_fanout"
+FANOUT_LOAD = "fanout_load"  # the key of the load run in Launch.runs
+FANOUT_LOAD_PARTITIONS = 8
 
 
 @dataclass
@@ -50,6 +56,12 @@ class Launch:
     label_removals: list[LabelRemoval] = field(default_factory=list)
     deferrable_pairs: list[Pair] = field(default_factory=list)
     reschedule_pairs: list[Pair] = field(default_factory=list)
+    load_pairs: list[Pair] = field(default_factory=list)
+
+    @property
+    def removed_from_examples(self) -> list[Pair]:
+        """Every pair the example runs archive from the examples simulator."""
+        return [*self.stale_pairs, *self.load_pairs]
 
 
 def launch_runs(
@@ -66,6 +78,7 @@ def launch_runs(
     for dag_id in launch.example_dag_ids:
         if dag_id != UNDO_DAG:
             trigger_both_kinds(launch, api, dag_id)
+    _trigger_fanout_load(api, root, launch)
     launch.watcher.watch(run for runs in launch.runs.values() for run in runs)
     return launch
 
@@ -127,6 +140,18 @@ def _trigger_sensor_runs(api: AirflowApi, sims: Simulators, root: Path, launch: 
     }
     launch.runs[DEFERRABLE_DAG] = [api.trigger(DEFERRABLE_DAG, None, deferrable_conf)]
     launch.runs[RESCHEDULE_DAG] = [api.trigger(RESCHEDULE_DAG, LOGICAL_DATE, reschedule_conf)]
+
+
+def _trigger_fanout_load(api: AirflowApi, root: Path, launch: Launch) -> None:
+    """The fan-out example on 20,000 pairs in 8 partitions over the 4-slot pool, at the same time as
+    every other example on the same account: issue 24's set-up, which drew 6.1% 429s without a
+    budget shared by the machine's tasks."""
+    launch.load_pairs = load_pairs()
+    conf = {
+        "pairs_file": str(write_pairs_csv(root / "fanout_load_pairs.csv", launch.load_pairs)),
+        "partitions": FANOUT_LOAD_PARTITIONS,
+    }
+    launch.runs[FANOUT_LOAD] = [api.trigger(FANOUT_DAG, None, conf)]
 
 
 def read_stale_pairs() -> list[Pair]:

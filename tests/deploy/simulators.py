@@ -1,6 +1,8 @@
 """The two HubSpot simulators of the deployment test and the state each must end in.
 
-`examples` is seeded from the demo data the example DAGs are written for. `delayed` holds a
+`examples` is seeded from the demo data the example DAGs are written for, plus a block of
+`LOAD_CONTACTS` x `LOAD_COMPANIES` contact -> company edges that the fan-out example removes under
+load on the default connection (issue 24: the machine-local budget). `delayed` holds a
 generated portal large enough for a 10,000-pair read-back and keeps archived pairs readable for
 `VISIBILITY_DELAY_S`, so that the sensors have to wait (defer, reschedule) before they succeed.
 """
@@ -25,6 +27,9 @@ EXAMPLE_SEED = REPO / "dags_examples" / "data" / "demo_seed.json"
 VISIBILITY_DELAY_S = 90
 DELAYED_RATE_LIMIT = 1000  # per 10 s: archiving 10,000 pairs takes 100 requests
 DELAYED_PORTAL = ("3000", "14000", "5")  # records, associations, seed
+# The fan-out load: 20,000 pairs, 200 archive requests of 100 against the account's 100 per 10 s.
+LOAD_CONTACTS, LOAD_COMPANIES = 2_500, 8
+LOAD_FIRST_CONTACT, LOAD_FIRST_COMPANY = 200_001, 300_001
 
 Pair = tuple[str, str]
 LabelRemoval = tuple[str, str, frozenset[tuple[str, int]]]
@@ -40,11 +45,39 @@ class Simulators:
 
 def start_simulators(root: Path, started: list[SimulatorProcess]) -> Simulators:
     """Start both; `started` lists every process started so far, for the caller's teardown."""
-    examples = _start(["--seed", str(EXAMPLE_SEED)], root / "simulator-examples.log", started)
+    examples = _start(["--seed", str(write_examples_seed(root))], root / "simulator-examples.log", started)
     delayed_args = ["--generate", *DELAYED_PORTAL, "--visibility-delay", str(VISIBILITY_DELAY_S)]
     delayed_args += ["--rate-limit", str(DELAYED_RATE_LIMIT)]
     delayed = _start(delayed_args, root / "simulator-delayed.log", started)
     return Simulators(examples, delayed, examples.admin("state"), delayed.admin("state"))
+
+
+def load_pairs() -> list[Pair]:
+    """The fan-out load's pairs, contact by contact."""
+    companies = range(LOAD_FIRST_COMPANY, LOAD_FIRST_COMPANY + LOAD_COMPANIES)
+    contacts = range(LOAD_FIRST_CONTACT, LOAD_FIRST_CONTACT + LOAD_CONTACTS)
+    return [(str(contact), str(company)) for contact in contacts for company in companies]
+
+
+def write_examples_seed(root: Path) -> Path:
+    """The demo seed plus the load's records and edges (each with the unlabeled type)."""
+    seed = json.loads(EXAMPLE_SEED.read_text())
+    pairs = load_pairs()
+    seed["records"]["contacts"] += sorted({contact for contact, _ in pairs})
+    seed["records"]["companies"] += sorted({company for _, company in pairs})
+    seed["associations"] += [
+        {
+            "fromObjectType": "contacts",
+            "fromId": contact,
+            "toObjectType": "companies",
+            "toId": company,
+            "types": [{"category": "HUBSPOT_DEFINED", "typeId": 279}],
+        }
+        for contact, company in pairs
+    ]
+    path = root / "examples-seed.json"
+    path.write_text(json.dumps(seed))
+    return path
 
 
 def _start(args: list[str], log_path: Path, started: list[SimulatorProcess]) -> SimulatorProcess:

@@ -23,8 +23,17 @@ from tests.deploy.airflow_api import AirflowApi, RunRef
 from tests.deploy.browser import AirflowUi
 from tests.deploy.deployment import Deployment
 from tests.deploy.run_watch import RunRecord, wait_all
-from tests.deploy.scenario import DEFERRABLE_DAG, POOL, RESCHEDULE_DAG, UNDO_DAG, Launch, trigger_both_kinds
-from tests.deploy.simulators import Simulators, expected_state
+from tests.deploy.scenario import (
+    DEFERRABLE_DAG,
+    FANOUT_LOAD,
+    FANOUT_LOAD_PARTITIONS,
+    POOL,
+    RESCHEDULE_DAG,
+    UNDO_DAG,
+    Launch,
+    trigger_both_kinds,
+)
+from tests.deploy.simulators import Simulators, contact_company_pairs, expected_state
 
 # The first test also waits for the deployment to start (about a minute on 2 busy cores).
 pytestmark = [pytest.mark.e2e_deploy, pytest.mark.timeout(420)]
@@ -34,6 +43,8 @@ BAD_TOKEN = "pat-na1-deploy-test-bad-token-0000"
 BLOCKED_LOOP = "Triggerer's async thread was blocked"
 TRIGGER_STARTUP_S = 2.0
 SHORT_SECRET_WARNING = "Skipping masking for a secret"
+MAX_429_SHARE = 0.005  # issue 24's goal: HubSpot asks for under 5% errors; we keep 429s under 0.5%
+MACHINE_BUDGET = "HubSpot rate budget: shared by every task on this machine"
 
 
 def finished(launch: Launch, dag_id: str) -> dict[RunRef, RunRecord]:
@@ -151,15 +162,49 @@ def test_fanout_ran_through_the_pool_and_judged_the_whole_cleanup(launch: Launch
         assert summed["failed"] == 1
 
 
+def wait_for_the_examples(launch: Launch) -> None:
+    """Every run on the examples' account but the undo: the clean-ups and the fan-out load."""
+    for dag_id in [*(set(launch.example_dag_ids) - {UNDO_DAG}), FANOUT_LOAD]:
+        finished(launch, dag_id)
+
+
+def test_fanout_on_the_default_connection_shares_one_budget_per_machine(
+    launch: Launch, api: AirflowApi, deployment: Deployment, simulators: Simulators
+) -> None:
+    """Issue 24: 8 partitions over a pool of 4, no Redis, beside every other example on the same
+    100-per-10-s account: every pair removed, and at most 0.5% of the account's requests 429s."""
+    ((run, record),) = finished(launch, FANOUT_LOAD).items()
+    assert_all_succeeded({run: record}, deployment)
+    partitions = sorted(key for key in record.final_states() if key[0] == "archive_partition")
+    assert len(partitions) == FANOUT_LOAD_PARTITIONS, record.final_states()
+    summed: dict[str, int] = {}
+    for _, map_index in partitions:
+        for name, count in totals_of(api.xcom(run, "archive_partition", map_index)).items():
+            summed[name] = summed.get(name, 0) + count
+    assert summed["requested"] == len(launch.load_pairs)
+    assert summed["failed"] == 0, summed
+    left = set(launch.load_pairs) & set(contact_company_pairs(simulators.examples.admin("state")))
+    assert not left, f"{len(left)} pairs not removed, e.g. {sorted(left)[:5]}"
+    for _, map_index in partitions:
+        log = deployment.task_log(run.dag_id, run.run_id, "archive_partition", map_index)
+        assert log.count(MACHINE_BUDGET) == 1, log[-2000:]
+    wait_for_the_examples(launch)  # every client of the account is done: its whole traffic counts
+    counters = simulators.examples.admin("counters")
+    assert counters["requests"] >= len(launch.load_pairs) // 100, counters
+    limited = counters["rate_limited"]
+    share = limited / counters["requests"]
+    print(f"examples account: {counters['requests']} requests, {limited} x 429 ({share:.2%})")
+    assert limited <= MAX_429_SHARE * counters["requests"], counters
+
+
 def test_examples_removed_exactly_the_asked_associations(
     launch: Launch, simulators: Simulators, deploy_root: Path
 ) -> None:
-    for dag_id in set(launch.example_dag_ids) - {UNDO_DAG}:
-        finished(launch, dag_id)
+    wait_for_the_examples(launch)
     expected = expected_state(
         simulators.examples_before,
         deploy_root / "expected-examples.json",
-        archived=launch.stale_pairs,
+        archived=launch.removed_from_examples,
         labels_archived=launch.label_removals,
     )
     assert simulators.examples.admin("state") == expected
@@ -175,8 +220,7 @@ def test_undo_example_restores_only_what_a_cleanup_removed(
     """
     if UNDO_DAG not in launch.example_dag_ids:
         pytest.fail(f"{UNDO_DAG} is gone from dags_examples: update tests/deploy/scenario.py")
-    for dag_id in set(launch.example_dag_ids) - {UNDO_DAG}:
-        finished(launch, dag_id)
+    wait_for_the_examples(launch)
     first = launch.runs["hubspot_association_cleanup"][0]
     report = api.xcom(first, "archive_stale_associations")["reportPath"]
     trigger_both_kinds(launch, api, UNDO_DAG, {"report_path": report})
@@ -185,7 +229,7 @@ def test_undo_example_restores_only_what_a_cleanup_removed(
     cleaned = expected_state(  # what the clean-ups left, as the test above checked
         simulators.examples_before,
         deploy_root / "expected-examples.json",
-        archived=launch.stale_pairs,
+        archived=launch.removed_from_examples,
         labels_archived=launch.label_removals,
     )
     before, after = simulators.examples_before, simulators.examples.admin("state")
