@@ -52,12 +52,15 @@ from airflow_provider_hubassoc.client.waits import StopSignal, WaitBounds
 from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
 from airflow_provider_hubassoc.models.responses import (
-    AssociatedRecord,
     AssociationLabel,
     AssociationReadResult,
     BatchErrorItem,
     BatchResponse,
     BatchResult,
+    Link,
+    ReadError,
+    error_record_ids,
+    means_not_found,
 )
 
 log = logging.getLogger("airflow_provider_hubassoc.client")
@@ -140,7 +143,8 @@ def _labels_body(pairs: Sequence[Pair]) -> dict[str, Any]:
 
 
 class _ReadPage(NamedTuple):
-    records: list[tuple[str, list[AssociatedRecord], str | None]]
+    links: dict[str, tuple[Link, ...]]  # from id -> its associations on this page
+    cursors: dict[str, str]  # from id -> the cursor of its next page
     errors: list[BatchErrorItem]
 
 
@@ -161,32 +165,120 @@ def _next_cursor(item: dict[str, Any]) -> str | None:
 
 
 def _parse_read_page(status: int, body: Any | None) -> _ReadPage:
+    """A page decoded by `_decode_read_page`."""
     if body is None:
-        return _ReadPage([], [])
-    records = [
-        (
-            str(item["from"]["id"]),
-            [AssociatedRecord.model_validate(record) for record in item.get("to", [])],
-            _next_cursor(item),
-        )
-        for item in body.get("results", [])
-    ]
-    errors = [BatchErrorItem.model_validate(e) for e in body.get("errors", [])]
-    return _ReadPage(records, errors)
+        return _ReadPage({}, {}, [])
+    if not isinstance(body, _DecodedPage):
+        raise TypeError("a batch-read reply that is not a page")
+    if any(item is not None for item in body.data.get("results", [])):
+        raise TypeError("a batch-read result is not a from record with its associations")
+    errors = [BatchErrorItem.model_validate(e) for e in body.data.get("errors", [])]
+    return _ReadPage(body.links, body.cursors, errors)
+
+
+def _type_id(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise TypeError(f"typeId {value!r:.40} is not an integer")
+
+
+def _link(obj: dict[str, Any]) -> Link:
+    """`{"toObjectId":..,"associationTypes":[..]}` as one flat tuple (see `models.responses.Link`)."""
+    values: list[str | int | None] = [str(obj["toObjectId"])]
+    for t in obj.get("associationTypes") or ():
+        if not isinstance(t, dict) or not isinstance(t.get("category"), str):
+            raise TypeError(f"an association type of {obj['toObjectId']!r:.40} has no category")
+        label = t.get("label")
+        values += (t["category"], _type_id(t.get("typeId")), None if label is None else str(label))
+    return tuple(values)
+
+
+class _DecodedPage:
+    """A batch-read page as it is decoded (`read_object`): each result goes straight into
+    `links` (from id -> flat association tuples) and `cursors`, so the page keeps no object per
+    result or per association that the garbage collector would have to track (that matters in
+    the triggerer); `data` is the rest of the body (a `None` where each result was)."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, tuple[Link, ...]] = {}
+        self.cursors: dict[str, str] = {}
+        self.data: dict[str, Any] = {}
+
+    def read_object(self, pairs: list[tuple[str, Any]]) -> Any:
+        obj = dict(pairs)  # an association type (strings and an int) is a dict the collector skips
+        if isinstance(obj.get("toObjectId"), (str, int)):
+            return _link(obj)
+        if isinstance(obj.get("from"), dict) and "id" in obj["from"]:
+            self._add_result(obj)
+            return None
+        return obj
+
+    def _add_result(self, obj: dict[str, Any]) -> None:
+        links = obj.get("to") or ()
+        if not all(isinstance(link, tuple) for link in links):
+            raise TypeError("a batch-read result's `to` holds something that is not an association")
+        from_id = str(obj["from"]["id"])
+        self.links[from_id] = self.links.get(from_id, ()) + tuple(links)
+        after = _next_cursor(obj)
+        if after is not None:
+            self.cursors[from_id] = after
+
+
+def _reply_text(reply: Reply) -> str:
+    try:
+        return reply.content.decode("utf-8")
+    except ValueError:
+        raise HubSpotTransportError(
+            f"got an unreadable {reply.status} reply (not UTF-8)", status=reply.status
+        ) from None
+
+
+def _loads(
+    text: str, status: int, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None
+) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=object_pairs_hook)
+    except ValueError:
+        raise HubSpotTransportError(f"got an unreadable {status} reply (not JSON)", status=status) from None
 
 
 def _decode(reply: Reply, token: str) -> Any | None:
     """The reply's JSON with the token redacted from every string (decoded, so escapes too)."""
     if reply.status == 204 or not reply.content.strip():
         return None
-    try:
-        text = reply.content.decode("utf-8")
-        data = json.loads(text)
-    except ValueError:
-        raise HubSpotTransportError(
-            f"got an unreadable {reply.status} reply (not JSON)", status=reply.status
-        ) from None
+    text = _reply_text(reply)
+    data = _loads(text, reply.status)
     return redact_json(data, token) if may_hold_secret(text, token) else data
+
+
+def _decode_read_page(reply: Reply, token: str) -> _DecodedPage | None:
+    """As `_decode`, into a `_DecodedPage` (flat association tuples), redacted first."""
+    if reply.status == 204 or not reply.content.strip():
+        return None
+    text = _reply_text(reply)
+    if may_hold_secret(text, token):  # rare: redact the decoded strings, then read that text
+        text = json.dumps(redact_json(_loads(text, reply.status), token))
+    page = _DecodedPage()
+    data = _loads(text, reply.status, page.read_object)
+    if not isinstance(data, dict):
+        raise TypeError("a batch-read reply that is not an object")
+    page.data = data
+    return page
+
+
+def _sort_read_errors(result: AssociationReadResult, page: _ReadPage, asked: set[str]) -> None:
+    """Each per-input error of a read page: not found, or the named ids' associations unknown."""
+    answered = set(page.links)
+    for item in page.errors:
+        named = error_record_ids(item) & asked
+        if means_not_found(item):
+            result.not_found.update(named)
+            continue
+        reason = ReadError.of(item)
+        for from_id in sorted(named or asked - answered):
+            result.failed.setdefault(from_id, reason)
 
 
 def _waits_out_a_busy_account(error: BaseException) -> bool:
@@ -286,21 +378,25 @@ class HubSpotClient:
     ) -> AssociationReadResult:
         """Read back every association of `ids`, following each result's paging.
 
-        Every requested id gets a key in `.associations` (an empty list when nothing links it);
-        per-input errors are gathered in `.errors`.
+        Every requested id gets a key in `.links` (empty when nothing links it). Per-input errors
+        are gathered in `.errors` and sorted per id: a not-found error (the record or its
+        associations do not exist) puts the id in `.not_found`; any other puts it in `.failed`
+        with the error, since it says nothing about the record's associations. An error naming
+        none of the request's ids marks every id the page did not answer as failed.
         """
         path = associations_path(self.api_version, from_type, to_type, BATCH_READ)
         unique = list(dict.fromkeys(parse_record_id(i, field="read_associations id") for i in ids))
         if not unique:
             raise InputValidationError("read_associations needs at least one id")
-        result = AssociationReadResult(associations={i: [] for i in unique})
+        result = AssociationReadResult(links=dict.fromkeys(unique, ()))
         pending: list[tuple[str, str | None]] = [(i, None) for i in unique]
         followed: set[tuple[str, str]] = set()
         while pending:
             chunk, pending = pending[:READ_BATCH_LIMIT], pending[READ_BATCH_LIMIT:]
             inputs = [{"id": i, "after": after} if after else {"id": i} for i, after in chunk]
-            page = self._send("POST", path, {"inputs": inputs}, _parse_read_page)
+            page = self._send("POST", path, {"inputs": inputs}, _parse_read_page, decode=_decode_read_page)
             pending += self._collect(result, page, followed)
+            _sort_read_errors(result, page, {i for i, _ in chunk})
         return result
 
     def test_connection(self) -> tuple[bool, str]:
@@ -395,10 +491,9 @@ class HubSpotClient:
     ) -> list[tuple[str, str]]:
         """Add a page's records to `result`; return the cursors still to follow."""
         more: list[tuple[str, str]] = []
-        for from_id, records, after in page.records:
-            result.associations.setdefault(from_id, []).extend(records)
-            if after is None:
-                continue
+        for from_id, links in page.links.items():
+            result.links[from_id] = result.links.get(from_id, ()) + links
+        for from_id, after in page.cursors.items():
             if (from_id, after) in followed:
                 log.warning("HubSpot repeated paging cursor for id %s; stopping there", from_id)
                 continue
@@ -416,6 +511,7 @@ class HubSpotClient:
         body: dict[str, Any] | None,
         parse: Callable[[int, Any | None], _T],
         policy: RetryPolicy | None = None,
+        decode: Callable[[Reply, str], Any | None] | None = None,
     ) -> _T:
         """One logical request: governed, retried by tenacity, ended by the policy's total time."""
         policy = policy or self._retry
@@ -427,7 +523,9 @@ class HubSpotClient:
             deadline, self._pause
         )
         try:
-            result: _T = retrying(self._attempt, method, self.base_url + path, body, parse, bounds)
+            result: _T = retrying(
+                self._attempt, method, self.base_url + path, body, parse, bounds, decode or _decode
+            )
         except HubSpotError as error:
             if error.retryable:  # the others are answers, not outages: the caller reports them
                 log.warning("HubSpot %s %s gave up: %s", method, path, type(error).__name__)
@@ -445,6 +543,7 @@ class HubSpotClient:
         body: dict[str, Any] | None,
         parse: Callable[[int, Any | None], _T],
         bounds: WaitBounds,
+        decode: Callable[[Reply, str], Any | None],
     ) -> _T:
         """One attempt: at most one OAuth token refresh when HubSpot refuses the token."""
         token = self._tokens.get_token()
@@ -456,7 +555,7 @@ class HubSpotClient:
             reply = self._exchange(method, url, body, token, bounds)
         if not 200 <= reply.status < 300:
             raise error_from_reply(reply, token)
-        data = _decode(reply, token)
+        data = decode(reply, token)
         try:
             return parse(reply.status, data)
         except (ValidationError, KeyError, TypeError, AttributeError) as exc:

@@ -135,6 +135,10 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (`HubSpotBatchStatusTrigger`) instead of a worker.
     :param poke_interval: seconds between read-backs (default 60; at least 10 in reschedule mode).
 
+    A pair whose from record HubSpot's batch read answered with an error other than not-found
+    (the record, or its associations, do not exist) is unknown, never done: the sensor keeps
+    waiting for it, and a timeout names it with the error.
+
     Read-back scope: when the summary has a `reportPath` and the file is readable, every pair the
     run sent (`confirmed` or `accepted` in the report, or done by an earlier attempt) is read
     back, since only the report lists them all. Otherwise the summary's `verifySample` (at most
@@ -270,6 +274,12 @@ class HubSpotBatchStatusSensor(BaseSensorOperator):
             message = f"{verdict.reason}: all {result.checked} pairs ({scope}) are gone"
             self.log.info("%s", message)
             return PokeReturnValue(is_done=True, xcom_value=self._xcom(message))
+        if result.unknown_keys:
+            self.log.warning(
+                "%d pairs are not confirmed: HubSpot's batch read of their from record failed with an "
+                "error other than not-found, so they are read again at the next poke",
+                len(result.unknown_keys),
+            )
         self.log.info("Waiting: %s", result.describe(5))
         return False
 
@@ -358,9 +368,10 @@ def trigger_pairs(plan: ReadbackPlan) -> dict[str, Any]:
     stands in for a report the triggerer cannot read, and the counts of the passes made so far."""
     sample = [pair_line(p, status) for status, p in plan.sample or []]
     kwargs: dict[str, Any] = {"scope": plan.scope, "total_pairs": plan.checked, "accepted_pairs": None}
-    pending = plan.pending
+    pending = plan.pending  # still present or unknown, as pair keys
     if plan.scope == "report" and (pending is None or len(pending) > TRIGGER_INLINE_PAIRS):
         return {**kwargs, "report_path": plan.report_path, "fallback_pairs": sample}
-    if pending is None:  # the first read failed transiently: the trigger starts from the sample
+    pairs = plan.pending_pairs()
+    if pairs is None:  # the first read failed transiently: the trigger starts from the sample
         return {**kwargs, "pairs": sample}
-    return {**kwargs, "pairs": [pair_line(p) for p in pending], "accepted_pairs": plan.accepted}
+    return {**kwargs, "pairs": [pair_line(p) for p in pairs], "accepted_pairs": plan.accepted}

@@ -3,61 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
-import gc
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
-    from airflow_provider_hubassoc.batch.readback import AssociationReader, ReadbackPlan, ReadbackResult
+    from airflow_provider_hubassoc.batch.readback import (
+        AssociationReader,
+        ReadbackPass,
+        ReadbackPlan,
+        ReadbackResult,
+    )
     from airflow_provider_hubassoc.models.associations import Pair
 
 _T = TypeVar("_T")
 
 # A pass that starts at or after the deadline (the final check) still gets this long.
 FINAL_PASS_S = 2.0
-
-
-class _CollectorHold:
-    """Holds Python's automatic garbage collection off while read-back passes run in this process.
-
-    Measured in a real triggerer: a pass over 10,000 pairs allocates enough for the collector to
-    start full collections of the whole triggerer heap, each holding the GIL, so the event loop
-    stalled for 0.2 s or more every few seconds, although nothing of the trigger runs on it. With
-    collection held off during a pass, its short-lived objects are freed by reference counting and
-    never promoted, so no full collection is started on its account. Held only while a pass runs
-    (never across the wait between passes); concurrent passes share one hold; a collector the
-    process had switched off stays off.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holders = 0
-        self._restore = False
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        with self._lock:
-            if self._holders == 0:
-                self._restore = gc.isenabled()
-                gc.disable()
-            self._holders += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._holders -= 1
-                if self._holders == 0 and self._restore:
-                    gc.enable()
-
-
-COLLECTOR = _CollectorHold()
 
 
 class HubSpotBatchStatusTrigger(BaseTrigger):
@@ -70,16 +36,23 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
     the counts of a first pass the sensor already made, so `pairs` are then only what was left.
 
     Every blocking step (connection lookup, report reading, HTTP, parsing) runs in this trigger's
-    own thread, and every pass is bounded by the deadline (`asyncio.wait_for`), so neither the
-    triggerer's event loop nor a stalled HubSpot reply can hold the event back; automatic garbage
-    collection is held off during a pass (`_CollectorHold`), so that the pass's allocations never
-    start a full collection of the triggerer's heap, which would stall the loop. The last check
-    happens at the deadline, so a pair that vanished during the last interval does not cause a
-    false timeout.
+    own thread, one batch read per hop (`ReadbackPlan.start` / `ReadbackPass.step`), and every
+    pass is bounded by the deadline (`asyncio.wait_for`), so neither the triggerer's event loop
+    nor a stalled HubSpot reply can hold the event back. A hop keeps nothing past itself but
+    plain strings and tuples (pair keys, read results), so a pass over many pairs does not feed
+    the garbage collector full collections of the triggerer's heap, which would stall the loop
+    (the collector itself is never touched: the triggerer runs every provider's triggers). The
+    HTTP rules (auth, rate budget, retries, error mapping) stay the sync client's, in one place.
+    The last check happens at the deadline, so a pair that vanished during the last interval
+    does not cause a false timeout.
+
+    Pairs whose read failed with an error other than not-found are unknown: never done; a
+    success needs every pair read and gone.
 
     The single event's payload: `status` ("success" | "timeout" | "error"), `message`, `scope`,
     `checked`, `accepted` (pairs the run left `accepted` that the read-back confirmed: set on
-    success), `still_present_count` (None when never read), `still_present` (a bounded sample)
+    success), `still_present_count` (None when never read), `still_present` (a bounded sample),
+    `unknown_count` (None when never read), `unknown` (a bounded sample, each with its `reason`)
     and `fatal`.
     """
 
@@ -161,34 +134,40 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
             scope="report" if self.report_path or self.scope == "report" else "sample",
         )
         if self.pairs is not None and self.total_pairs is not None:  # the sensor's first pass is done
-            plan.pending = [pair for _, pair in plan.sample or []]
+            plan.set_pending(pair for _, pair in plan.sample or [])
             plan.accepted = self.accepted_pairs or 0
         return plan
 
-    def _read_back(self) -> ReadbackResult:
-        """One pass; the first one also looks the connection up and parses the kwargs' pairs."""
+    def _start_pass(self) -> ReadbackPass:
+        """A new pass; the first one also looks the connection up and parses the kwargs' pairs."""
         if self._plan is None:
             self._plan = self._build_plan()
         if self._reader is None:
             from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 
             self._reader = HubSpotHook(self.hubspot_conn_id, api_version=self.api_version).get_conn()
-        with COLLECTOR.held():
-            return self._plan.read_back(self._reader)
+        return self._plan.start(self._reader)
 
     def _close(self) -> None:
         closer = getattr(self._reader, "close", None)
         if callable(closer):
             closer()  # the pooled connections of a finished trigger
 
-    async def _off_loop(self, func: Callable[[], _T], timeout: float) -> _T:
+    async def _off_loop(self, func: Callable[[], _T]) -> _T:
         """`func()` in the trigger's own thread (with the caller's context, so its logs land in
-        this trigger's log); `timeout` bounds the wait: the thread ends by the client's deadline."""
+        this trigger's log). One thread, so hops run in order, even after a pass timed out."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubassoc-readback")
         context = contextvars.copy_context()
-        future = asyncio.get_running_loop().run_in_executor(self._executor, context.run, func)
-        return await asyncio.wait_for(future, timeout)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, context.run, func)
+
+    async def _read_back(self) -> ReadbackResult:
+        """One pass, one batch read per thread hop; the loop only hands the pass from hop to hop."""
+        started = await self._off_loop(self._start_pass)
+        while not await self._off_loop(started.step):
+            pass
+        assert self._plan is not None  # set by _start_pass
+        return self._plan.finish(started)
 
     # -- the event loop side ------------------------------------------------------------------------
 
@@ -233,7 +212,7 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
         from airflow_provider_hubassoc.client.errors import HubSpotError
 
         try:
-            result = await self._off_loop(self._read_back, bound)
+            result = await asyncio.wait_for(self._read_back(), bound)
         except HubSpotError as err:
             if err.fatal:
                 return self._event("error", f"read-back failed: {err}", last, fatal=True)
@@ -269,8 +248,10 @@ class HubSpotBatchStatusTrigger(BaseTrigger):
                 "scope": plan.scope if plan is not None else self.scope,
                 "checked": last.checked if last is not None else 0,
                 "accepted": plan.accepted if plan is not None and status == "success" else 0,
-                "still_present_count": len(last.still_present) if last is not None else None,
+                "still_present_count": len(last.present_keys) if last is not None else None,
                 "still_present": last.sample() if last is not None else [],
+                "unknown_count": len(last.unknown_keys) if last is not None else None,
+                "unknown": last.unknown_sample() if last is not None else [],
                 "fatal": fatal,
             }
         )

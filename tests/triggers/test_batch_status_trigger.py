@@ -14,7 +14,7 @@ from airflow.providers.common.compat.module_loading import import_string
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_hubassoc.client.errors import HubSpotAuthError, HubSpotServerError
-from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger, _CollectorHold
+from airflow_provider_hubassoc.triggers.batch_status import HubSpotBatchStatusTrigger
 from tests.support.readback import AsyncFakeClock
 from tests.support.reports import write_report
 
@@ -291,27 +291,32 @@ def test_a_slow_read_back_is_started_early_enough_to_end_by_the_deadline(fake_re
     assert clock.t == START + 25
 
 
-def test_a_pass_runs_with_automatic_garbage_collection_held_off(fake_reader: Any) -> None:
-    """Full collections of a triggerer's heap stall its event loop; a pass never starts one."""
+def test_a_pass_never_touches_the_garbage_collector(fake_reader: Any) -> None:
+    """The triggerer runs every provider's triggers: the collector stays as it was during a pass."""
     seen: list[bool] = []
     fake_reader.on_read = lambda _: seen.append(gc.isenabled())
     assert gc.isenabled()
     run_all(make_trigger(fake_reader, AsyncFakeClock()))
-    assert seen == [False]
+    assert seen == [True]
     assert gc.isenabled()
 
 
-def test_the_collector_hold_is_shared_and_keeps_a_collector_that_was_off_off() -> None:
-    hold = _CollectorHold()
-    with hold.held():
-        with hold.held():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # another pass still runs
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with hold.held():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
+def test_each_batch_read_is_its_own_thread_hop(fake_reader: Any) -> None:
+    """One batch read per hop: the loop gets control back between the reads of one pass."""
+    from airflow_provider_hubassoc.batch.readback import READ_BATCH_LIMIT
+
+    pairs = [{"fromId": str(i), "toId": "1", "types": None} for i in range(1, 2 * READ_BATCH_LIMIT + 2)]
+    trigger = make_trigger(fake_reader, AsyncFakeClock(), pairs=pairs)
+    hops: list[int] = []
+    original = trigger._off_loop
+
+    async def counted(func: Any) -> Any:
+        hops.append(len(fake_reader.calls))
+        return await original(func)
+
+    trigger._off_loop = counted  # type: ignore[method-assign]
+    events = run_all(trigger)
+
+    assert events[0].payload["status"] == "success"
+    assert [len(c) for c in fake_reader.calls] == [1000, 1000, 1]
+    assert hops == [0, 0, 1, 2, 3]  # start, then one hop per read, then the hop that finds the end
