@@ -190,7 +190,8 @@ class RateGovernor:
         with self._cond:
             self._adopt_window(max_header, interval_ms)
             if remaining is not None and self._shared is None:
-                self._window.fill(self._clock(), self._limit, self._interval_s, int(remaining), "seen:")
+                prefix = f"seen{next(self._names)}:"  # each fill's grants are its own
+                self._window.fill(self._clock(), self._limit, self._interval_s, int(remaining), prefix)
             self._cond.notify_all()
             account_limit, interval_s = self._account_limit, self._interval_s
         if remaining is not None and self._shared is not None:

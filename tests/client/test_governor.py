@@ -202,3 +202,14 @@ def test_slot_is_released_on_errors() -> None:
     assert governor._delay(clock.now()) == 0  # one of two slots used
     take(governor, clock.now)
     assert governor._delay(clock.now()) == pytest.approx(1.0)  # now both are
+
+
+def test_remaining_seen_twice_counts_both_corrections() -> None:
+    """Each Remaining correction adds its own grants; a later one must not overwrite an earlier one."""
+    clock = FakeClock()
+    governor = RateGovernor(10, 10.0, clock=clock.now)
+    governor.observe({"X-HubSpot-RateLimit-Remaining": "7"})  # 3 spent elsewhere
+    clock.sleep(5)
+    take(governor, clock.now)
+    governor.observe({"X-HubSpot-RateLimit-Remaining": "0"})  # the rest spent elsewhere since
+    assert governor._delay(clock.now()) == pytest.approx(5)  # full: 3 + 1 + 6; the first 3 roll out first
