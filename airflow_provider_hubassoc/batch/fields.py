@@ -34,6 +34,7 @@ KEYS: dict[str, str] = {
 FROM_KEYS = FIELDS["from id"]
 TO_KEYS = FIELDS["to id"]
 _FIELD_OF_NAME = {name.lower(): field for field, names in FIELDS.items() for name in names}
+_STORED = frozenset(KEYS.values())
 
 
 def field_of(name: object) -> str | None:
@@ -66,8 +67,10 @@ def _twice(field: str, first: tuple[int, object], second: tuple[int, object], no
     )
 
 
-def with_field_keys(record: Mapping[Any, Any]) -> dict[Any, Any]:
+def with_field_keys(record: Mapping[Any, Any]) -> Mapping[Any, Any]:
     """The record with each field under its stored key; other keys are kept as they are."""
+    if record.keys() <= _STORED:  # the common case, and every CSV row: nothing to rename or refuse
+        return record
     keys = field_keys(record)
     return {key or name: value for (name, value), key in zip(record.items(), keys, strict=True)}
 

@@ -138,6 +138,7 @@ _TO = AliasChoices(*TO_KEYS)
 _LABELS = AliasChoices(*FIELDS["label"])
 # One label as two top-level keys (how CSV rows name it); any of them makes the pair a labelled one.
 _FLAT_TYPE = (KEYS["label category"], KEYS["label type id"])
+_FLAT_KEYS = frozenset(_FLAT_TYPE)
 
 
 def _names(aliases: AliasChoices) -> str:
@@ -173,14 +174,14 @@ class PairInput(BaseModel):
         )
 
 
-def _with_flat_type(item: dict[Any, Any]) -> dict[Any, Any]:
+def _with_flat_type(item: Mapping[Any, Any]) -> Mapping[Any, Any]:
     """`{"category": ..., "type_id": ...}` beside the ids is one label (how CSV rows name it).
 
     A record that also names a label by `label`/`labels`/`types` names it twice: refused, as
     either one silently winning could remove the wrong label."""
-    flat = [key for key in _FLAT_TYPE if key in item]
-    if not flat:
+    if _FLAT_KEYS.isdisjoint(item):
         return item
+    flat = [key for key in _FLAT_TYPE if key in item]
     if KEYS["label"] in item:
         raise InputValidationError(
             f"{short_repr(item)} names its label twice, by {_names(_LABELS)} and by "
