@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_hubassoc.batch.inputs import load_pairs
 from airflow_provider_hubassoc.batch.sql_source import SqlSource, SqlSourceError
+from airflow_provider_hubassoc.batch.store import PairStore
+from airflow_provider_hubassoc.models.identifiers import InputValidationError
 from hubassoc_simulator import Simulator
 from tests.support.assertions import LeakScan
 from tests.support.inputs import load_inputs
@@ -126,9 +129,11 @@ def test_bad_rows_are_refused_before_any_request(
 ) -> None:
     sim = make_sim()
     sqlite_db(rows)
+    options: dict[str, Any] = {}
     if sql == "SELECT from_id, to_id FROM nowhere WHERE 0":  # an empty result, not a SQL error
         sql, message = "SELECT from_id, to_id FROM departures WHERE 0", "inputs is empty"
-    run = run_operator(batch_op(source(sql) if sql else source()), sim, LeakScan())
+        options["fail_on_empty"] = True  # without it, an empty result is a run with nothing to do
+    run = run_operator(batch_op(source(sql) if sql else source(), **options), sim, LeakScan())
 
     assert isinstance(run.error, AirflowFailException)
     assert "nothing was sent to HubSpot" in str(run.error)
@@ -161,6 +166,57 @@ def test_a_failing_query_names_its_connection_and_sends_nothing(
     assert not isinstance(run.error, AirflowFailException)
     assert "query on connection 'warehouse' failed: OperationalError: no such table" in str(run.error)
     assert archive_requests(sim) == 0
+
+
+@pytest.mark.parametrize(
+    ("sql", "names", "field"),
+    [
+        (
+            "SELECT from_id, to_id, to_id AS from_id FROM departures",
+            "'from_id' and 'from_id' (columns 1 and 3)",
+            "from id",
+        ),
+        (
+            "SELECT from_id AS fromId, to_id, to_id AS FROM_ID FROM departures",
+            "'fromId' and 'FROM_ID' (columns 1 and 3)",
+            "from id",
+        ),
+        (
+            'SELECT from_id, to_id AS "to", to_id FROM departures',
+            "'to' and 'to_id' (columns 2 and 3)",
+            "to id",
+        ),
+        (
+            "SELECT from_id, to_id, 'x' AS label, 'USER_DEFINED:36' AS types FROM departures",
+            "'label' and 'types' (columns 3 and 4)",
+            "label",
+        ),
+    ],
+)
+def test_a_query_naming_a_side_twice_is_refused_naming_the_columns(
+    sqlite_db: Callable[..., Path], sql: str, names: str, field: str
+) -> None:
+    """A join that returns two `from_id` columns: the last one silently won (issue 23, item 6)."""
+    sqlite_db()
+    with pytest.raises(InputValidationError) as info:
+        load_inputs(source(sql))
+    message = str(info.value)
+    assert message.startswith("query on connection 'warehouse': the query's columns"), message
+    assert names in message
+    assert f"both name the {field}" in message
+
+
+def test_an_empty_query_result_loads_zero_pairs_unless_fail_on_empty(sqlite_db: Callable[..., Path]) -> None:
+    """A nightly query with nothing to do (issue 23, item 7); `fail_on_empty` names the query."""
+    sqlite_db()
+    empty = source("SELECT from_id, to_id FROM departures WHERE 0")
+    report, pairs = load_inputs(empty)
+    assert (pairs, report.requested, report.empty) == ([], 0, True)
+    with PairStore() as store, pytest.raises(InputValidationError) as info:
+        load_pairs(empty, store, fail_on_empty=True)
+    assert str(info.value) == (
+        "inputs is empty (query on connection 'warehouse' (0 rows)) and fail_on_empty is set"
+    )
 
 
 def test_a_retry_whose_query_returns_other_pairs_is_refused(

@@ -177,7 +177,6 @@ def test_duplicates_are_sent_once(sim: Simulator, leak_scan: LeakScan, tmp_path:
 @pytest.mark.parametrize(
     ("inputs", "expected"),
     [
-        ([], "inputs is empty"),
         (None, "inputs is empty"),
         ({"from_id": 1, "to_id": 2}, "single mapping"),
         (42, "not usable"),
@@ -197,6 +196,66 @@ def test_unusable_input_shapes_are_refused(
     sim: Simulator, leak_scan: LeakScan, inputs: Any, expected: str
 ) -> None:
     refused(batch_op(inputs), sim, leak_scan, expected)
+
+
+@pytest.mark.parametrize("kind", ["list", "csv", "jsonl"])
+def test_an_empty_input_refused_only_with_fail_on_empty(
+    sim: Simulator, leak_scan: LeakScan, tmp_path: Path, kind: str
+) -> None:
+    """Issue 23, item 7: an empty input is a run with nothing to do, unless `fail_on_empty`."""
+    inputs: Any = []
+    if kind != "list":
+        path = tmp_path / f"pairs.{kind}"
+        path.write_text("from_id,to_id\n" if kind == "csv" else "")
+        inputs = str(path)
+    refused(batch_op(inputs, fail_on_empty=True), sim, leak_scan, "inputs is empty", "fail_on_empty")
+
+
+@pytest.mark.parametrize("make_op", [batch_op, label_op], ids=["batch", "labels"])
+def test_an_empty_input_is_a_run_with_nothing_to_do(
+    sim: Simulator, leak_scan: LeakScan, make_op: Any
+) -> None:
+    """A nightly query with nothing to do: the task succeeds with zero totals and asks HubSpot
+    nothing, not even the label list."""
+    run = run_operator(make_op([]), sim, leak_scan)
+    assert run.error is None, repr(run.error)
+    assert run.summary["totals"]["requested"] == 0
+    assert sim.counters()["requests"] == 0
+    assert sim.state.edges(FT, TT) == run.before
+
+
+# -- two names for one side (issue 23, item 6) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("pairs.csv", "from_id,to_id,from_id\n1,101,2\n", ("line 1", "(columns 1 and 3)")),
+        ("pairs.csv", "fromId,to_id,from_id\n1,101,2\n", ("line 1", "'fromId' and 'from_id'")),
+        ("pairs.csv", "from_id,to,to_id\n1,101,102\n", ("line 1", "'to' and 'to_id'")),
+        ("pairs.jsonl", '{"to_id": 101, "from_id": 1, "from_id": 2}', ("line 1", "'from_id' appears twice")),
+        ("pairs.jsonl", '{"from_id": 1, "to_id": 101, "to": 102}\n', ("line 1", "'to_id' and 'to'")),
+    ],
+)  # fmt: skip
+def test_a_file_naming_a_side_twice_is_refused_before_any_request(
+    sim: Simulator, leak_scan: LeakScan, tmp_path: Path, name: str, content: str, expected: tuple[str, ...]
+) -> None:
+    """Today one of the two names wins silently, and the wrong association is removed."""
+    path = tmp_path / name
+    path.write_text(content)
+    refused(batch_op(str(path)), sim, leak_scan, str(path), *expected)
+
+
+def test_a_list_item_naming_a_side_twice_is_refused_before_any_request(
+    sim: Simulator, leak_scan: LeakScan
+) -> None:
+    inputs = [(2, 102), {"from_id": 1, "from": 2, "to_id": 101}]
+    refused(batch_op(inputs), sim, leak_scan, "inputs[1]", "'from_id' and 'from' both name the from id")
+
+
+def test_a_label_named_twice_is_refused_before_the_labels_lookup(sim: Simulator, leak_scan: LeakScan) -> None:
+    inputs = [{"from_id": 1, "to_id": 101, "label": "Decision maker", "types": "USER_DEFINED:37"}]
+    refused(label_op(inputs), sim, leak_scan, "inputs[0]", "'label' and 'types' both name the label")
 
 
 @FUZZ
