@@ -261,9 +261,15 @@ def _decode_read_page(reply: Reply, token: str) -> _DecodedPage | None:
     if may_hold_secret(text, token):  # rare: redact the decoded strings, then read that text
         text = json.dumps(redact_json(_loads(text, reply.status), token))
     page = _DecodedPage()
-    data = _loads(text, reply.status, page.read_object)
-    if not isinstance(data, dict):
-        raise TypeError("a batch-read reply that is not an object")
+    try:
+        data = _loads(text, reply.status, page.read_object)
+        if not isinstance(data, dict):
+            raise TypeError("the reply is not an object")
+    except (KeyError, TypeError, AttributeError) as exc:
+        shape = redact(str(exc), token)[:300]
+        raise HubSpotTransportError(
+            f"POST got a {reply.status} batch-read reply of an unexpected shape: {shape}", status=reply.status
+        ) from None
     page.data = data
     return page
 

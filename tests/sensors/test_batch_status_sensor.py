@@ -399,3 +399,31 @@ def test_poke_intervals_that_are_safe_are_kept(mode: str, interval: float) -> No
         warnings.simplefilter("error")
         sensor = HubSpotBatchStatusSensor(task_id="s", archive_task_id="a", mode=mode, poke_interval=interval)
     assert sensor.poke_interval == interval
+
+
+# -- a batch read that failed for a record: its pairs are never done -----------------------------
+
+
+def test_a_pair_whose_read_failed_is_not_done(erroring_reader: Any) -> None:
+    """HubSpot answered the read of record 2 with an error that is not a not-found: its pair may
+    still be there, so the sensor keeps waiting, and its timeout names the pair and the error."""
+    from tests.triggers.read_errors import LOCKED
+
+    erroring_reader.failing = {"2": LOCKED}
+    sensor = make_sensor(erroring_reader, poke_interval=0.01, timeout=0.05)
+    assert sensor.poke({}) is False
+    with pytest.raises(
+        AirflowSensorTimeout, match=r"1 of 2 pairs unknown \(their read failed\): 2->20 .*LOCKED"
+    ):
+        sensor.execute({})
+
+
+def test_a_pair_whose_read_failed_is_handed_to_the_trigger(erroring_reader: Any) -> None:
+    from tests.triggers.read_errors import LOCKED
+
+    erroring_reader.failing = {"2": LOCKED}
+    sensor = make_sensor(erroring_reader, deferrable=True, timeout=600, poke_interval=20)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["pairs"] == [{"fromId": "2", "toId": "20", "types": None}]

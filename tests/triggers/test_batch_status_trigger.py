@@ -320,3 +320,43 @@ def test_each_batch_read_is_its_own_thread_hop(fake_reader: Any) -> None:
     assert events[0].payload["status"] == "success"
     assert [len(c) for c in fake_reader.calls] == [1000, 1000, 1]
     assert hops == [0, 0, 1, 2, 3]  # start, then one hop per read, then the hop that finds the end
+
+
+def test_a_pair_whose_read_failed_never_makes_a_success(erroring_reader: Any) -> None:
+    """Record 2's read keeps failing (not a not-found): its pair is unknown, the trigger times out
+    saying so, with the error; it never reports the pair gone."""
+    from tests.triggers.read_errors import LOCKED
+
+    erroring_reader.failing = {"2": LOCKED}
+    events = run_all(make_trigger(erroring_reader, AsyncFakeClock()))
+
+    payload = events[0].payload
+    assert payload["status"] == "timeout"
+    assert (payload["still_present_count"], payload["unknown_count"]) == (0, 1)
+    assert payload["unknown"] == [
+        {
+            "fromId": "2",
+            "toId": "20",
+            "types": None,
+            "reason": f"the batch read of record 2 failed: {LOCKED.describe()}",
+        }
+    ]
+    assert "1 of 2 pairs unknown (their read failed): 2->20" in payload["message"]
+    assert erroring_reader.calls[1:] == [["2"]] * (len(erroring_reader.calls) - 1)  # read again each pass
+
+
+def test_a_pair_whose_read_recovers_then_succeeds(erroring_reader: Any) -> None:
+    from tests.triggers.read_errors import LOCKED
+
+    erroring_reader.failing = {"2": LOCKED}
+
+    def recover(reader: Any) -> None:
+        if len(reader.calls) == 2:
+            reader.failing = {}
+
+    erroring_reader.on_read = recover
+    events = run_all(make_trigger(erroring_reader, AsyncFakeClock(), deadline=START + 100))
+
+    assert events[0].payload["status"] == "success"
+    assert events[0].payload["unknown_count"] == 0
+    assert erroring_reader.calls == [["1", "2"], ["2"]]
