@@ -59,7 +59,7 @@ def child(phase: str, url: str, token: str, pairs: str, report: str, rate_limit:
     if phase == "restore":
         restore_report = report + ".restore"
         operator = HubSpotRestoreAssociationsOperator(
-            task_id="bench_restore", report_path=report, restore_report_path=restore_report, **common
+            task_id="bench_restore", undo_report_path=report, report_path=restore_report, **common
         )
     else:
         operator = HubSpotArchiveAssociationsOperator(

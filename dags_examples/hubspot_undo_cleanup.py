@@ -42,8 +42,8 @@ RESTORE_REPORT_PATH = (
 def hubspot_undo_cleanup() -> None:
     HubSpotRestoreAssociationsOperator(
         task_id="restore_removed_associations",
-        report_path="{{ params.report_path }}",
-        restore_report_path=RESTORE_REPORT_PATH,
+        undo_report_path="{{ params.report_path }}",
+        report_path=RESTORE_REPORT_PATH,  # the restore's own report: it can be undone in turn
         from_ids="{{ params.from_ids }}",
     )
 

@@ -26,6 +26,9 @@ from airflow_provider_hubassoc.models.responses import AssociationLabel
 
 _NAME = "name:"
 _TYPE = "type:"
+# The unlabeled association between the two object types, whatever its id: an undo that must
+# remove a pair whole (labels and all) names it; HubSpot then drops every label too.
+UNLABELED_KEY = "unlabeled:"
 _LISTED = 20  # labels listed in a refusal: enough to spot the right one, bounded for the log
 
 
@@ -64,6 +67,8 @@ class LabelCatalog:
         """The type a stored label key stands for, or a refusal naming the input it came from."""
         if key.startswith(_NAME):
             return self._by_name(key.removeprefix(_NAME), where)
+        if key == UNLABELED_KEY:
+            return self._unlabeled(where)
         category, _, type_id = key.removeprefix(_TYPE).partition(":")
         return self._by_type(AssociationCategory(category), int(type_id), where)
 
@@ -77,6 +82,15 @@ class LabelCatalog:
         ids = {UNLABELED_TYPE_IDS[key]} if key in UNLABELED_TYPE_IDS else set()
         ids.update(lab.type_id for lab in self.labels if not lab.label and lab.category == "HUBSPOT_DEFINED")
         return ids
+
+    def _unlabeled(self, where: str) -> AssociationType:
+        ids = self.unlabeled_type_ids()
+        if not ids:
+            raise InputValidationError(
+                f"{where}: the unlabeled association type {self._between()} is unknown (the labels "
+                "endpoint lists none), so this pair cannot be removed whole"
+            )
+        return AssociationType(category=AssociationCategory.HUBSPOT_DEFINED, type_id=min(ids))
 
     def _between(self) -> str:
         return f"between {self.from_type} and {self.to_type}"

@@ -34,6 +34,9 @@ class Verdict:
     status: PairStatus
     category: str | None = None
     message: str | None = None
+    # HubSpot named this pair in a per-input error: certainly not applied. Any other failure (no
+    # 2xx reply, an error that names no pair) may have been applied, and undo treats it so.
+    not_applied: bool = False
 
 
 @dataclass
@@ -155,7 +158,9 @@ def _attributed_failures(chunk: Chunk, errors: Iterable[BatchErrorItem]) -> dict
     failures: dict[int, Verdict] = {}
     for err in errors:
         for index in _matches(err, chunk.pairs):
-            failures.setdefault(index, Verdict("failed", err.category or "UNKNOWN", err.message))
+            failures.setdefault(
+                index, Verdict("failed", err.category or "UNKNOWN", err.message, not_applied=True)
+            )
     return failures
 
 
@@ -185,15 +190,6 @@ def _named(record_id: str, ids: set[str]) -> bool:
     return not ids or record_id in ids
 
 
-def read_back_outcome(chunk: Chunk, still_present: set[Pair]) -> ChunkOutcome:
-    """Dry run: which requested pairs (label archive: any requested label) HubSpot shows now."""
-    verdicts = [
-        Verdict("would_remove") if pair in still_present else Verdict("absent", None, _absent_reason(pair))
-        for pair in chunk.pairs
-    ]
-    return ChunkOutcome(chunk, verdicts, sent=False)
-
-
 def read_back_verdict(pair: Pair, still_present: set[Pair] | None) -> Verdict:
     """An accepted pair after the end-of-run read-back (None: there was none, it stays accepted)."""
     if still_present is None:
@@ -201,7 +197,3 @@ def read_back_verdict(pair: Pair, still_present: set[Pair] | None) -> Verdict:
     if pair in still_present:
         return Verdict("failed", "STILL_PRESENT", "read back after the run: still present")
     return Verdict("confirmed", None, "read back after the run: gone")
-
-
-def _absent_reason(pair: Pair) -> str:
-    return "none of the requested labels is present" if pair.types else "no association between the pair"

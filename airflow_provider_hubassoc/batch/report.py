@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_hubassoc.batch.sources import local_path, path_exists
 from airflow_provider_hubassoc.models.associations import (
@@ -40,6 +40,9 @@ from airflow_provider_hubassoc.models.summary import (
     ArchiveSummary,
     PairStatus,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_hubassoc.batch.outcomes import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,10 @@ FAILED = "failed"
 SKIPPED = "skipped"
 WOULD_REMOVE = "would_remove"  # dry run: present now
 ABSENT = "absent"  # dry run: nothing to remove
-PAIR_STATUSES = (CONFIRMED, ACCEPTED, FAILED, SKIPPED, WOULD_REMOVE, ABSENT)
+WOULD_CREATE = "would_create"  # dry run of a create: missing now
+PRESENT = "present"  # dry run of a create: there already
+DRY_RUN_STATUSES = (WOULD_REMOVE, ABSENT, WOULD_CREATE, PRESENT)
+PAIR_STATUSES = (CONFIRMED, ACCEPTED, FAILED, SKIPPED, *DRY_RUN_STATUSES)
 # What the run sent and HubSpot answered 2xx: the pairs a read-back verifies.
 SENT_STATUSES = (CONFIRMED, ACCEPTED)
 
@@ -124,10 +130,16 @@ def iter_report_objects(path: str, kinds: Collection[str]) -> Iterator[dict[str,
 
     Raises `ReportUnreadableError` naming the path when the file cannot be read.
     """
+    for _, obj in iter_numbered_objects(path, kinds):
+        yield obj
+
+
+def iter_numbered_objects(path: str, kinds: Collection[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`(line number, line)` of every line of the given kinds: for messages naming the line."""
     wanted = frozenset(kinds)
-    for _, obj in _iter_objects(path):
+    for number, obj in _iter_objects(path):
         if obj.get("kind") in wanted:
-            yield obj
+            yield number, obj
 
 
 def snapshot_types(line: dict[str, Any], where: str = "snapshot") -> tuple[AssociationType, ...]:
@@ -144,21 +156,35 @@ def snapshot_types(line: dict[str, Any], where: str = "snapshot") -> tuple[Assoc
 
 
 def _iter_objects(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """`(line number, object)` of each JSON object line; lines that do not parse are skipped."""
+    """`(line number, object)` of each JSON object line, streamed.
+
+    Only a torn last line (a crash mid-write) is skipped; a damaged line anywhere else raises
+    `ReportUnreadableError` naming the report and the line, so no pair is ever silently dropped.
+    """
     try:
         with _open(path, "r") as handle:
+            damaged: int | None = None
             # readline, not iteration: Airflow 2.11's object-storage handle cannot be iterated.
             for number, line in enumerate(iter(handle.readline, ""), start=1):
+                if damaged is not None:
+                    raise ReportUnreadableError(
+                        f"report {path!r} line {damaged} is damaged (not a JSON object); only a torn "
+                        "last line, left by a crash mid-write, is tolerated"
+                    )
+                if not line.strip():
+                    continue
                 obj = _json_object(line)
-                if obj is not None:
-                    yield number, obj
+                if obj is None:
+                    damaged = number
+                    continue
+                yield number, obj
     except (OSError, UnicodeDecodeError) as err:
+        if isinstance(err, ReportUnreadableError):
+            raise
         raise ReportUnreadableError(f"report {path!r} is not readable: {_short(err)}") from None
 
 
 def _json_object(line: str) -> dict[str, Any] | None:
-    if not line.strip():
-        return None
     try:
         obj = json.loads(line)
     except ValueError:
@@ -252,11 +278,11 @@ def _done_digests(location: str) -> set[str]:
 
 
 def _snapshot_lines(location: str) -> list[str]:
-    """The raw snapshot lines of a report (KIND_SNAPSHOT above)."""
-    prefix = json.dumps({"kind": KIND_SNAPSHOT}, separators=(",", ":"))[:-1] + ","
-    with _open(location, "r") as handle:
-        lines = iter(handle.readline, "")  # Airflow 2.11's object-storage handle cannot be iterated
-        return [line for line in lines if line.startswith(prefix) and line.endswith("\n")]
+    """The snapshot lines of a report, as lines to carry into a retry's report."""
+    return [
+        json.dumps(line, separators=(",", ":")) + "\n"
+        for line in iter_report_objects(location, (KIND_SNAPSHOT,))
+    ]
 
 
 def _input_digests(location: str) -> set[str]:
@@ -463,11 +489,21 @@ class ReportFile:
             "before is kept, and no more requests are sent"
         )
 
-    def pair(
-        self, pair: Pair, status: PairStatus, chunk: int, category: str | None, message: str | None
-    ) -> None:
-        line = {"kind": KIND_PAIR, **pair_line(pair), "status": status, "chunk": chunk}
-        self.write({**line, "category": category, "message": truncate(message) if message else None})
+    def pair(self, pair: Pair, verdict: Verdict, chunk: int, operation: str) -> None:
+        """One pair's final line. `notApplied` marks a pair HubSpot named in a per-input error:
+        the only failure an undo may skip (any other may have been applied)."""
+        line = {
+            "kind": KIND_PAIR,
+            "op": operation,
+            **pair_line(pair),
+            "status": verdict.status,
+            "chunk": chunk,
+        }
+        line["category"] = verdict.category
+        line["message"] = truncate(verdict.message) if verdict.message else None
+        if verdict.not_applied:
+            line["notApplied"] = True
+        self.write(line)
 
     def chunk(self, fields: dict[str, Any]) -> None:
         self.write({"kind": KIND_CHUNK, **fields})
@@ -540,10 +576,8 @@ class SummaryBuilder:
     def _record_skipped(self, pair: Pair, status: PairStatus, category: str | None) -> None:
         totals = self.summary.totals
         totals.skipped += 1
-        if status == "would_remove":
-            totals.would_remove += 1
-        elif status == "absent":
-            totals.absent += 1
+        if status in DRY_RUN_STATUSES:
+            setattr(totals, status, getattr(totals, status) + 1)
         elif category == DONE_EARLIER_CATEGORY:
             totals.done_earlier += 1
             self._sample_done(pair, DONE_EARLIER)

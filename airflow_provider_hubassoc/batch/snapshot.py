@@ -1,6 +1,6 @@
-"""Snapshot: record what each pair has before an archive run removes it, so a restore can undo it.
+"""Snapshot: record what each pair has before a run changes it, so a restore can undo the run.
 
-HubSpot keeps no recycle bin for associations. With `snapshot=True` an archive run reads, ahead of
+HubSpot keeps no recycle bin for associations. With `snapshot=True` a run reads, ahead of
 sending, what its pairs have (batch read, chunks grouped to at most 1,000 from ids, so reads stay
 a small share of requests) and writes one `snapshot` line per pair to the report, flushed to disk,
 before any of those pairs' archive requests is sent: a crash between the two never leaves a
@@ -14,20 +14,18 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_hubassoc.batch.operations import unlabeled_type_id
 from airflow_provider_hubassoc.batch.report import KIND_SNAPSHOT
 from airflow_provider_hubassoc.batch.store import Chunk
 from airflow_provider_hubassoc.client.errors import HubSpotError
 from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
-from airflow_provider_hubassoc.models.associations import (
-    STANDARD_OBJECT_TYPE_IDS,
-    UNLABELED_TYPE_IDS,
-    Pair,
-)
+from airflow_provider_hubassoc.models.associations import Pair
 
 if TYPE_CHECKING:
+    from airflow_provider_hubassoc.batch.operations import Operation
     from airflow_provider_hubassoc.batch.report import ReportFile
+    from airflow_provider_hubassoc.batch.run import Target
     from airflow_provider_hubassoc.batch.sender import StopSignal
-    from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.responses import (
         AssociatedRecord,
         AssociationLabel,
@@ -41,29 +39,16 @@ Held = dict[str, list["AssociationLabel"]]  # to id -> the types linking it
 MAX_CHUNKS_PER_READ = 50
 
 
-def unlabeled_type_id(from_type: str, to_type: str) -> int | None:
-    """HubSpot's unlabeled type between two object types (names or standard ids), if known."""
-    key = (STANDARD_OBJECT_TYPE_IDS.get(from_type, from_type), STANDARD_OBJECT_TYPE_IDS.get(to_type, to_type))
-    return UNLABELED_TYPE_IDS.get(key)
-
-
-def removed_types(
-    pair: Pair, held: Sequence[AssociationLabel], unlabeled: int | None
-) -> list[AssociationLabel]:
-    """What archiving `pair` removes of what it holds: everything for a batch archive, or for a
-    label archive naming the unlabeled type (HubSpot then drops every label); else only the
-    requested labels that exist."""
-    if not pair.types or any(
-        t.category.value == "HUBSPOT_DEFINED" and t.type_id == unlabeled for t in pair.types
-    ):
-        return list(held)
-    wanted = {(t.category.value, t.type_id) for t in pair.types}
-    return [label for label in held if (label.category, label.type_id) in wanted]
-
-
-def snapshot_line(pair: Pair, types: Sequence[AssociationLabel]) -> dict[str, Any]:
-    """One report line: the pair and each type's category, type id and label (absent: none)."""
-    line: dict[str, Any] = {"kind": KIND_SNAPSHOT, "fromId": pair.from_id, "toId": pair.to_id}
+def snapshot_line(pair: Pair, types: Sequence[AssociationLabel], operation: str) -> dict[str, Any]:
+    """One report line: the pair, the operation about to touch it with the types it requests, and
+    each recorded type's category, type id and label (absent: none)."""
+    line: dict[str, Any] = {
+        "kind": KIND_SNAPSHOT,
+        "op": operation,
+        "fromId": pair.from_id,
+        "toId": pair.to_id,
+        "requested": pair.types_wire(),
+    }
     line["types"] = [{"category": t.category, "typeId": t.type_id, "label": t.label} for t in types]
     if not types:
         line["absent"] = True
@@ -87,19 +72,17 @@ class Snapshotter:
 
     def __init__(
         self,
-        client: HubSpotClient,
+        target: Target,
+        operation: Operation,
         report: ReportFile,
         stop: StopSignal,
-        from_type: str,
-        to_type: str,
         *,
         max_from_ids: int = READ_BATCH_LIMIT,
         max_chunks: int = MAX_CHUNKS_PER_READ,
     ) -> None:
-        self.client, self.report, self.stop = client, report, stop
-        self.from_type, self.to_type = from_type, to_type
+        self.target, self.operation, self.report, self.stop = target, operation, report, stop
         self.max_from_ids, self.max_chunks = max_from_ids, max_chunks
-        self.unlabeled = unlabeled_type_id(from_type, to_type)
+        self.unlabeled = unlabeled_type_id(target.from_type, target.to_type)
         self.reads = 0
 
     def ahead(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
@@ -135,7 +118,7 @@ class Snapshotter:
 
     def _read(self, group: list[Chunk]) -> AssociationReadResult:
         ids = list(dict.fromkeys(i for chunk in group for i in chunk.from_ids()))
-        return self.client.read_associations(self.from_type, self.to_type, ids)
+        return self.target.client.read_associations(self.target.from_type, self.target.to_type, ids)
 
     def _recorded(self, group: list[Chunk], read: Future[AssociationReadResult] | None) -> Iterator[Chunk]:
         """The group's chunks, after its lines are written (after a stop, unread: not sent)."""
@@ -147,14 +130,15 @@ class Snapshotter:
         try:
             result = read.result()
         except HubSpotError as err:
-            self.stop.set(f"the snapshot read failed ({type(err).__name__}): nothing more is archived", err)
+            self.stop.set(f"the snapshot read failed ({type(err).__name__}): nothing more is sent", err)
             return
         self.reads += 1
         indexes = {from_id: _index(records) for from_id, records in result.associations.items()}
         for chunk in group:
             for pair in chunk.pairs:
                 held = indexes.get(pair.from_id, {}).get(pair.to_id, [])
-                self.report.write(snapshot_line(pair, removed_types(pair, held, self.unlabeled)))
+                recorded = self.operation.recorded_types(pair, held, self.unlabeled)
+                self.report.write(snapshot_line(pair, recorded, self.operation.name))
         self.report.sync()
         if self.report.write_error is not None:
             self.stop.set("the report could not be written", self.report.write_error)

@@ -25,6 +25,7 @@ from airflow_provider_hubassoc import __version__
 from airflow_provider_hubassoc.client.auth import TokenProvider
 from airflow_provider_hubassoc.client.error_mapping import error_from_reply
 from airflow_provider_hubassoc.client.errors import (
+    HubSpotAuthError,
     HubSpotConfigError,
     HubSpotError,
     HubSpotNotFoundError,
@@ -44,11 +45,13 @@ from airflow_provider_hubassoc.client.versions import (
     LABELS_ARCHIVE,
     READ_BATCH_LIMIT,
     ApiVersion,
+    account_paths,
     associations_path,
     labels_paths,
     parse_api_version,
 )
 from airflow_provider_hubassoc.client.waits import StopSignal, WaitBounds
+from airflow_provider_hubassoc.models.account import Account, AccountDetails
 from airflow_provider_hubassoc.models.associations import Pair
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
 from airflow_provider_hubassoc.models.responses import (
@@ -157,6 +160,10 @@ def _parse_labels(status: int, body: Any | None) -> list[AssociationLabel]:
     if body is None:
         return []
     return [AssociationLabel.model_validate(item) for item in body.get("results", [])]
+
+
+def _parse_account(status: int, body: Any | None) -> AccountDetails:
+    return AccountDetails.model_validate(body)
 
 
 def _next_cursor(item: dict[str, Any]) -> str | None:
@@ -374,6 +381,21 @@ class HubSpotClient:
         self._check_pairs(pairs, "create_associations", labelled=True)
         path = associations_path(self.api_version, from_type, to_type, BATCH_CREATE)
         return self._send("POST", path, _labels_body(pairs), _parse_batch)
+
+    def account(self) -> Account:
+        """The account this token belongs to. A token that may not read it (a missing scope,
+        an old endpoint gone) gives an unknown account with the reason, never a failed run."""
+        reasons = []
+        for path in account_paths(self.api_version):
+            try:
+                details = self._send("GET", path, None, _parse_account)
+            except HubSpotError as err:
+                if isinstance(err, HubSpotAuthError):
+                    raise  # a refused token fails the run at its first request anyway: say it now
+                reasons.append(f"{path}: {type(err).__name__}: {str(err)[:200]}")
+                continue
+            return Account(details.portal_id)
+        return Account(None, "; ".join(reasons))
 
     def list_labels(self, from_type: str, to_type: str) -> list[AssociationLabel]:
         """The labels defined from `from_type` to `to_type` (to resolve a label name to its type id)."""

@@ -50,6 +50,13 @@ def labels_paths(version: ApiVersion, from_type: str, to_type: str) -> list[str]
     return [associations_path(version, from_type, to_type, LABELS)]
 
 
+def account_paths(version: ApiVersion) -> list[str]:
+    """Where the account's details are, in the order to try: the dated (or v3) account-info page,
+    then the legacy `/integrations/v1/me`; both answer `portalId`."""
+    dated = "v3" if version is ApiVersion.V4 else version.value
+    return [f"/account-info/{dated}/details", "/integrations/v1/me"]
+
+
 # HubSpot's batch read accepts at most 1,000 inputs per request (since 10 Feb 2025).
 READ_BATCH_LIMIT = 1000
 

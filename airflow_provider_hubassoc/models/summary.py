@@ -22,9 +22,13 @@ SUMMARY_MAX_BYTES = 16 * 1024
 FAILED_SAMPLE_SIZE = 20
 VERIFY_SAMPLE_SIZE = 50
 
-Operation = Literal["batch_archive", "label_archive", "batch_create"]  # batch_create: a restore
+# batch_create: a restore (or the create phase of a sync)
+OperationName = Literal["batch_archive", "label_archive", "batch_create"]
 OnError = Literal["fail", "threshold", "ignore"]
-PairStatus = Literal["confirmed", "accepted", "failed", "skipped", "would_remove", "absent"]
+# Dry runs: `would_remove` / `absent` for removals, `would_create` / `present` for creates.
+PairStatus = Literal[
+    "confirmed", "accepted", "failed", "skipped", "would_remove", "absent", "would_create", "present"
+]
 PAIR_STATUSES: tuple[PairStatus, ...] = (
     "confirmed",
     "accepted",
@@ -32,6 +36,8 @@ PAIR_STATUSES: tuple[PairStatus, ...] = (
     "skipped",
     "would_remove",
     "absent",
+    "would_create",
+    "present",
 )
 
 
@@ -53,6 +59,13 @@ class Totals(BaseModel):
     duplicates: int = 0
     would_remove: int = Field(default=0, alias="wouldRemove")
     absent: int = 0
+    would_create: int = Field(default=0, alias="wouldCreate")
+    present: int = 0
+
+    @property
+    def dry_run_skipped(self) -> int:
+        """Skipped pairs a dry run only looked at."""
+        return self.would_remove + self.absent + self.would_create + self.present
 
     @property
     def accounted(self) -> int:
@@ -60,7 +73,7 @@ class Totals(BaseModel):
 
     def describe(self) -> str:
         """One plain sentence for logs, e.g. `requested 100: 60 confirmed, 40 done earlier`."""
-        not_attempted = self.skipped - self.done_earlier - self.would_remove - self.absent
+        not_attempted = self.skipped - self.done_earlier - self.dry_run_skipped
         parts = [
             (self.confirmed, "confirmed"),
             (self.accepted, "accepted (sent; HubSpot's reply did not confirm them: read back to confirm)"),
@@ -69,6 +82,8 @@ class Totals(BaseModel):
             (not_attempted, "skipped (not attempted)"),
             (self.would_remove, "would be removed (dry run)"),
             (self.absent, "absent (dry run)"),
+            (self.would_create, "would be created (dry run)"),
+            (self.present, "present already (dry run)"),
         ]
         told = ", ".join(f"{count} {what}" for count, what in parts if count) or "nothing to do"
         return f"requested {self.requested}: {told}; {self.duplicates} duplicate input rows dropped"
@@ -84,7 +99,7 @@ class ArchiveSummary(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    operation: Operation
+    operation: OperationName
     from_object_type: str = Field(alias="fromObjectType")
     to_object_type: str = Field(alias="toObjectType")
     api_version: str = Field(alias="apiVersion")

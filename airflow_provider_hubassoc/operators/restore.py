@@ -1,115 +1,163 @@
-"""Undo an archive run: re-create, with batch create, exactly what its report's snapshot shows it removed.
-
-An archive run with `snapshot=True` writes, before each chunk is sent, what each pair had (each
-type's category, type id and label). A pair is re-created with those types when the run removed
-it (`confirmed`, `accepted`, or done by an earlier attempt of that run) or may have (snapshot
-written, then a crash before its outcome: creating what exists is safe). Pairs that were absent,
-failed or never attempted are left alone. When a retry of the run re-read a pair an earlier
-attempt had already removed, the earlier snapshot (carried first into the report) wins.
-"""
+"""Undo a run from its report: re-create what it removed, remove what it created."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_hubassoc.operators.base import BaseHubSpotArchiveOperator
+from airflow_provider_hubassoc.operators.base import HubSpotBatchOperator
 
 if TYPE_CHECKING:
-    from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome
-    from airflow_provider_hubassoc.batch.store import Chunk, PairStore
-    from airflow_provider_hubassoc.client.api import HubSpotClient
-    from airflow_provider_hubassoc.models.associations import AssociationType
-    from airflow_provider_hubassoc.models.responses import BatchResult
-    from airflow_provider_hubassoc.models.summary import Operation
+    from airflow.providers.common.compat.sdk import Context
 
-ARCHIVE_OPERATIONS = ("batch_archive", "label_archive")
-IN_DOUBT = "in_doubt"  # a snapshot without a pair line: the run crashed between the two
-Key = tuple[str, str]
+    from airflow_provider_hubassoc.batch.inputs import LoadReport
+    from airflow_provider_hubassoc.batch.run import Loader, Target
+    from airflow_provider_hubassoc.batch.store import PairStore
+    from airflow_provider_hubassoc.batch.undo import Key, UndoPlan
+    from airflow_provider_hubassoc.models.account import Account
 
-
-@dataclass
-class RestorePlan:
-    """What an archive report says: its header, each pair's first snapshot, each pair's last status."""
-
-    path: str
-    header: dict[str, Any] | None = None
-    snapshots: dict[Key, tuple[AssociationType, ...]] = field(default_factory=dict)
-    statuses: dict[Key, str] = field(default_factory=dict)
-
-    def removed(self, keep: Callable[[Key], bool]) -> Iterable[dict[str, Any]]:
-        """Restore inputs: the pairs the run removed (or may have), with their recorded types."""
-        from airflow_provider_hubassoc.batch.report import ACCEPTED, CONFIRMED, DONE_EARLIER
-
-        restorable = {CONFIRMED, ACCEPTED, DONE_EARLIER, IN_DOUBT}
-        for key, types in self.snapshots.items():
-            if types and keep(key) and self.statuses.get(key, IN_DOUBT) in restorable:
-                # "CATEGORY:id" text: the input edge parses each distinct one once (cached)
-                yield {
-                    "from_id": key[0],
-                    "to_id": key[1],
-                    "types": [f"{t.category.value}:{t.type_id}" for t in types],
-                }
+DEFAULT_CONN_ID = "hubspot_default"
 
 
-def read_plan(path: str) -> RestorePlan:
-    """Read an archive report in one pass. Raises `ReportUnreadableError` / `InputValidationError`."""
-    from airflow_provider_hubassoc.batch.report import (
-        KIND_HEADER,
-        KIND_PAIR,
-        KIND_SNAPSHOT,
-        iter_report_objects,
-        pair_status,
-        snapshot_types,
+class HubSpotRestoreAssociationsOperator(HubSpotBatchOperator):
+    """Undo a run that had `snapshot=True`, from its report: what an archive removed is re-created
+    (`batch/create`, every type the pair had), what a restore created is removed again.
+
+    A pair is undone when the run changed it or may have: a request that got no 2xx reply may
+    still have been applied, so only pairs HubSpot named in a per-input error, and pairs never
+    attempted, are left alone. Undoing what did not happen changes nothing.
+
+    :param undo_report_path: the report of the run to undo (local path or object storage URI).
+    :param report_path: this restore's own report and checkpoint; with it the restore is
+        snapshotted too, so it can itself be undone.
+    :param hubspot_conn_id: default: the connection the undone run used (its report says).
+    :param allow_unknown_account: go on when the report's or the connection's HubSpot account
+        cannot be read (e.g. a token without the scope): you confirm they are the same account.
+    :param from_ids: undo only the pairs of these from records; or
+    :param pairs: undo only these pairs (`(from_id, to_id)` or `{"from_id":..., "to_id":...}`).
+    :param from_object_type, to_object_type: optional; when given they must match the report's.
+
+    Dry run: `wouldCreate` / `wouldRemove` count the pairs the undo would change, `present` /
+    `absent` those already as they were.
+    """
+
+    template_fields: Sequence[str] = (
+        *HubSpotBatchOperator.template_fields,
+        "undo_report_path",
+        "from_ids",
+        "pairs",
     )
+    ui_color = "#7fc97f"
 
-    plan = RestorePlan(path)
-    parsed: dict[str, tuple[AssociationType, ...]] = {}  # a run has few distinct type sets: parse each once
-    for line in iter_report_objects(path, (KIND_HEADER, KIND_PAIR, KIND_SNAPSHOT)):
-        kind = line["kind"]
-        if kind == KIND_HEADER:
-            plan.header = plan.header or line
-            continue
-        key = (str(line.get("fromId")), str(line.get("toId")))
-        if kind == KIND_PAIR:
-            plan.statuses[key] = pair_status(line)
-        elif key not in plan.snapshots:
-            raw = json.dumps(line.get("types"), sort_keys=True)
-            if raw not in parsed:
-                parsed[raw] = snapshot_types(line, f"report {path!r}, snapshot of {key[0]}->{key[1]}")
-            plan.snapshots[key] = parsed[raw]
-    return plan
+    def __init__(
+        self,
+        *,
+        undo_report_path: str,
+        hubspot_conn_id: str | None = None,
+        report_path: str | None = None,
+        snapshot: bool | None = None,
+        allow_unknown_account: bool = False,
+        from_ids: Any = None,
+        pairs: Any = None,
+        from_object_type: str | None = None,
+        to_object_type: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if from_ids is not None and pairs is not None:
+            raise ValueError("give from_ids or pairs, not both")
+        super().__init__(hubspot_conn_id=hubspot_conn_id or "", report_path=report_path, **kwargs)
+        self.undo_report_path = undo_report_path
+        self.snapshot = bool(report_path) if snapshot is None else bool(snapshot)
+        self.allow_unknown_account = bool(allow_unknown_account)
+        self.from_ids = from_ids
+        self.pairs = pairs
+        self.from_object_type = from_object_type
+        self.to_object_type = to_object_type
+        self.settings(snapshot=self.snapshot)
 
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_hubassoc.batch.undo import check_object_types
 
-def check_plan(plan: RestorePlan, from_type: str | None, to_type: str | None) -> tuple[str, str]:
-    """The archive run's object types; refuses a report this operator cannot undo (ValueError)."""
-    header = plan.header
-    if header is None or header.get("operation") not in ARCHIVE_OPERATIONS:
-        raise ValueError(f"report_path {plan.path!r} is not the report of an archive run")
-    if header.get("dryRun"):
-        raise ValueError(f"report_path {plan.path!r} is a dry run's report: it removed nothing")
-    if not plan.snapshots:
-        raise ValueError(
-            f"report_path {plan.path!r} has no snapshot: the run did not record what it removed "
-            "(run the archive operators with snapshot=True to make a clean-up undoable)"
-        )
-    recorded = (str(header.get("fromObjectType")), str(header.get("toObjectType")))
-    from airflow_provider_hubassoc.models.identifiers import parse_object_type
-
-    names = ("from_object_type", "to_object_type")
-    for given, found, name in zip((from_type, to_type), recorded, names, strict=True):
-        if given and parse_object_type(given, field=name) != found:
-            raise ValueError(
-                f"report_path {plan.path!r} is from a {recorded[0]} -> {recorded[1]} run, but "
-                f"{name} is {given!r}: a restore re-creates associations between the same types"
+        load_filter = self._pair_filter()
+        plan = self._read_plan()
+        with plan:
+            try:
+                from_type, to_type = check_object_types(plan, self.from_object_type, self.to_object_type)
+            except ValueError as err:
+                self.refuse(err)
+            self.hubspot_conn_id = self.hubspot_conn_id or str(plan.header.get("connId") or DEFAULT_CONN_ID)
+            target = self.target(from_type, to_type)
+            account = self._same_account(plan, target.client.account())
+            self.log.info(
+                "undoing %s (a %s run, %s -> %s, %s) through connection %r",
+                self.undo_report_path,
+                plan.header.get("operation"),
+                from_type,
+                to_type,
+                account.describe(),
+                self.hubspot_conn_id,
             )
-    return recorded
+            settings = self.settings(context, snapshot=self.snapshot)
+            header = {"account": account.to_json(), "undoes": self.undo_report_path}
+            load = self._loader(plan, target, load_filter)
+            return self.run_engine(context, settings, plan.operation, target, load, header)
+
+    def _read_plan(self) -> UndoPlan:
+        from airflow_provider_hubassoc.batch.report import ReportUnreadableError
+        from airflow_provider_hubassoc.batch.undo import read_undo_plan
+        from airflow_provider_hubassoc.models.identifiers import InputValidationError
+
+        try:
+            return read_undo_plan(self.undo_report_path)
+        except (ReportUnreadableError, InputValidationError) as err:
+            self.refuse(err)
+
+    def _same_account(self, plan: UndoPlan, ours: Account) -> Account:
+        """Refuse another account's report before any write: an undo there links unrelated records."""
+        theirs = plan.account
+        if theirs.known and ours.known and theirs.portal_id != ours.portal_id:
+            self.refuse(
+                ValueError(
+                    f"undo_report_path {self.undo_report_path!r} was written for HubSpot account "
+                    f"{theirs.portal_id}, but connection {self.hubspot_conn_id!r} reaches account "
+                    f"{ours.portal_id}: an undo must run against the account the run changed"
+                )
+            )
+        if (theirs.known and ours.known) or self.allow_unknown_account:
+            return ours
+        unknown = [
+            f"the report's ({theirs.unknown_because})" if not theirs.known else "",
+            f"the connection's ({ours.unknown_because})" if not ours.known else "",
+        ]
+        self.refuse(
+            ValueError(
+                f"cannot tell whether undo_report_path {self.undo_report_path!r} belongs to the account of "
+                f"connection {self.hubspot_conn_id!r}: {' and '.join(filter(None, unknown))} HubSpot "
+                "account is unknown; pass allow_unknown_account=True to confirm they are the same account"
+            )
+        )
+
+    def _pair_filter(self) -> Callable[[Key], bool]:
+        from airflow_provider_hubassoc.models.identifiers import InputValidationError
+
+        try:
+            return pair_filter(self.from_ids, self.pairs)
+        except InputValidationError as err:
+            self.refuse(err)
+
+    def _loader(self, plan: UndoPlan, target: Target, keep: Callable[[Key], bool]) -> Loader:
+        from airflow_provider_hubassoc.batch.labels import LabelCatalog
+
+        def load(store: PairStore) -> LoadReport:
+            labels = target.client.list_labels(target.from_type, target.to_type)
+            catalog = LabelCatalog(target.from_type, target.to_type, labels)
+            return plan.load(store, catalog, keep, fail_on_empty=self.fail_on_empty)
+
+        return load
 
 
 def pair_filter(from_ids: Any, pairs: Any) -> Callable[[Key], bool]:
-    """Which pairs to restore: all, those of `from_ids`, or exactly `pairs`. Raises
+    """Which pairs to undo: all, those of `from_ids`, or exactly `pairs`. Raises
     `InputValidationError` naming the bad item."""
     from airflow_provider_hubassoc.batch.inputs import parse_input
     from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id
@@ -130,115 +178,3 @@ def pair_filter(from_ids: Any, pairs: Any) -> Callable[[Key], bool]:
             wanted.update((parsed.from_id, to_id) for to_id in parsed.to_ids)
         return lambda key: key in wanted
     return lambda key: True
-
-
-class HubSpotRestoreAssociationsOperator(BaseHubSpotArchiveOperator):
-    """Re-create what an archive run with `snapshot=True` removed (`batch/create`), from its report.
-
-    :param report_path: the archive run's report (local path or object storage URI).
-    :param restore_report_path: this restore's own report (and checkpoint): give one per run.
-    :param from_ids: restore only the pairs of these from records; or
-    :param pairs: restore only these pairs (`(from_id, to_id)` or `{"from_id":..., "to_id":...}`).
-    :param from_object_type, to_object_type: optional; when given they must match the report's.
-
-    Same conventions as the archive operators (chunking, governor, retries, `on_error`, checkpoint,
-    summary). Dry run: `wouldRemove` counts the pairs that would be re-created (some recorded type
-    is missing now), `absent` those that already hold every recorded type.
-    """
-
-    template_fields: Sequence[str] = (
-        "hubspot_conn_id",
-        "archive_report_path",
-        "report_path",
-        "from_ids",
-        "pairs",
-        "api_version",
-    )
-    operation: ClassVar[Operation] = "batch_create"
-    with_labels: ClassVar[bool] = True
-    progress_verb: ClassVar[str] = "restored"
-    ui_color = "#7fc97f"
-
-    def __init__(
-        self,
-        *,
-        report_path: str,
-        restore_report_path: str | None = None,
-        from_ids: Any = None,
-        pairs: Any = None,
-        from_object_type: str | None = None,
-        to_object_type: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        for refused in ("read_back", "snapshot", "inputs", "resume"):
-            if kwargs.pop(refused, None):
-                raise ValueError(
-                    f"{refused} is not an argument of a restore (it re-creates from report_path)"
-                )
-        if from_ids is not None and pairs is not None:
-            raise ValueError("give from_ids or pairs, not both")
-        super().__init__(
-            from_object_type=from_object_type or "",
-            to_object_type=to_object_type or "",
-            inputs=None,
-            report_path=restore_report_path,
-            **kwargs,
-        )
-        self.archive_report_path = report_path
-        self.from_ids = from_ids
-        self.pairs = pairs
-        self._plan: RestorePlan | None = None
-        self._keep: Callable[[Key], bool] = lambda key: True
-
-    def send(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> BatchResult:
-        return client.create_associations(from_type, to_type, chunk.pairs)
-
-    def check(self, client: HubSpotClient, chunk: Chunk, from_type: str, to_type: str) -> ChunkOutcome:
-        """Dry run: a pair holding every recorded type already is `absent` (nothing to re-create)."""
-        from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome, Verdict
-        from airflow_provider_hubassoc.batch.readback import index_labels
-
-        read = client.read_associations(from_type, to_type, chunk.from_ids())
-        indexes = {from_id: index_labels(records) for from_id, records in read.associations.items()}
-        verdicts = []
-        for pair in chunk.pairs:
-            held = indexes.get(pair.from_id, {}).get(pair.to_id, set())
-            missing = {(t.category.value, t.type_id) for t in pair.types} - held
-            verdicts.append(
-                Verdict("would_remove", None, "would be re-created")
-                if missing
-                else Verdict("absent", None, "every recorded type is present already")
-            )
-        return ChunkOutcome(chunk, verdicts, sent=False)
-
-    # -- before any request ---------------------------------------------------------------------
-    def _object_types(self) -> tuple[str, str]:
-        """The archive report is read and checked first: its types are the restore's."""
-        from airflow_provider_hubassoc.batch.report import ReportUnreadableError
-        from airflow_provider_hubassoc.models.identifiers import InputValidationError
-
-        try:
-            self._keep = pair_filter(self.from_ids, self.pairs)
-            self._plan = read_plan(self.archive_report_path)
-            recorded = check_plan(self._plan, self.from_object_type or None, self.to_object_type or None)
-        except (ReportUnreadableError, InputValidationError, ValueError) as err:
-            self._refuse(err)
-        self.from_object_type, self.to_object_type = recorded
-        return super()._object_types()
-
-    def _load(self, store: PairStore, client: HubSpotClient, from_type: str, to_type: str) -> str:
-        from airflow_provider_hubassoc.batch.inputs import input_digest
-
-        assert self._plan is not None, "_object_types reads the plan first"
-        self.inputs = list(self._plan.removed(self._keep))
-        self.log.info(
-            "restoring from %s: %d pairs with recorded types to re-create (of %d snapshots)",
-            self.archive_report_path,
-            len(self.inputs),
-            len(self._plan.snapshots),
-        )
-        self._plan = None  # the inputs hold what is needed; free the rest
-        if not self.inputs:
-            self.log.warning("nothing to restore: no removed pair with recorded types matches")
-            return input_digest(store)
-        return super()._load(store, client, from_type, to_type)

@@ -32,7 +32,15 @@ DEFAULT_OAUTH_CLIENT_ID = "sim-client-id"
 DEFAULT_OAUTH_CLIENT_SECRET = "sim-client-secret-0000"  # noqa: S105
 DEFAULT_REFRESH_TOKEN = "sim-refresh-token-0000"  # noqa: S105
 
-Endpoint = Literal["batch_archive", "labels_archive", "batch_read", "labels", "batch_create", "oauth_token"]
+Endpoint = Literal[
+    "batch_archive",
+    "labels_archive",
+    "batch_read",
+    "labels",
+    "batch_create",
+    "oauth_token",
+    "account_details",
+]
 ENDPOINTS: tuple[Endpoint, ...] = (
     "batch_archive",
     "labels_archive",
@@ -40,8 +48,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     "labels",
     "batch_create",
     "oauth_token",
+    "account_details",
 )
-API_ENDPOINTS: frozenset[Endpoint] = frozenset(ENDPOINTS) - {"oauth_token"}
+API_ENDPOINTS: frozenset[Endpoint] = frozenset(ENDPOINTS) - {"oauth_token", "account_details"}
 FaultKind = Literal[
     "500",
     "502",
@@ -165,6 +174,10 @@ class SimulatorConfig:
     tokens: dict[str, TokenSpec] = field(default_factory=_default_tokens)
     faults: FaultPlan = field(default_factory=FaultPlan)
     seed: Int = 0
+    # The account the tokens belong to (`portalId` of the account-details endpoints), and whether
+    # those endpoints refuse the tokens (UNSETTLED for private apps without extra scopes).
+    portal_id: Positive = 62_000_001
+    account_info_forbidden: bool = False
     request_log_size: Positive = 1000
 
     def archive_reply(self, version: Version) -> ArchiveReply:

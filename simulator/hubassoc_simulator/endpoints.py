@@ -437,3 +437,22 @@ def oauth_token(config: SimulatorConfig, body: bytes) -> tuple[Reply, str | None
     if config.oauth_scopes is not None:
         reply["scopes"] = sorted(config.oauth_scopes)
     return Reply(200, reply), token, spec
+
+
+def account_details(config: SimulatorConfig, *, legacy: bool) -> Outcome:
+    """`GET /account-info/.../details` (or the legacy `/integrations/v1/me`): the token's account."""
+    if config.account_info_forbidden:
+        return Outcome(replies.missing_scopes(["oauth"]))
+    if legacy:
+        return Outcome(
+            Reply(200, {"portalId": config.portal_id, "timeZone": "US/Eastern", "currency": "USD"})
+        )
+    body = {
+        "portalId": config.portal_id,
+        "accountType": "STANDARD",
+        "timeZone": "US/Eastern",
+        "companyCurrency": "USD",
+        "dataHostingLocation": "na1",
+        "uiDomain": "app.hubspot.com",
+    }
+    return Outcome(Reply(200, body))

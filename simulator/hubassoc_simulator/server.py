@@ -48,6 +48,8 @@ _ACTIONS = {
     "labels": ("labels", "GET"),
 }
 OAUTH_PATH = "/oauth/v1/token"
+# Which account a token belongs to: the dated (or v3) account-info page, or the legacy one.
+_ACCOUNT_PATH = re.compile(r"^/(?:account-info/(?:v3|2025-09|2026-03|2026-09)/details|integrations/v1/me)/?$")
 
 
 def _route(path: str) -> re.Match[str] | None:
@@ -425,6 +427,12 @@ class Simulator:
                 if token is not None and spec is not None:
                     self.add_token(token, spec)
                 outcome = endpoints.Outcome(reply)
+        elif (account := _ACCOUNT_PATH.match(path)) is not None:
+            endpoint = "account_details"
+            if method != "GET":
+                outcome = endpoints.Outcome(replies.error(405, "VALIDATION_ERROR", "Use GET"))
+            else:  # not numbered: a fault schedule counts the association endpoints only
+                outcome, fault = self._api(handler, config, endpoint, account, body, 0)
         else:
             match = _route(path)
             if match is not None:
@@ -491,6 +499,8 @@ class Simulator:
     def _execute(
         self, config: SimulatorConfig, endpoint: str, match: re.Match[str], body: bytes, spec: TokenSpec
     ) -> endpoints.Outcome:
+        if endpoint == "account_details":
+            return endpoints.account_details(config, legacy=match.group(0).startswith("/integrations"))
         state = self.state
         ft, tt = state.resolve_type(match["from"]), state.resolve_type(match["to"])
         if ft is None or tt is None:

@@ -200,7 +200,7 @@ def _bad_file(tmp_path: Path) -> str:
 @pytest.mark.parametrize(
     ("make_inputs", "kwargs", "needle"),
     [
-        (lambda p: [], {}, "inputs is empty"),
+        (lambda p: [], {"fail_on_empty": True}, "inputs is empty"),
         (lambda p: [(1, 101), ("x1", 102)], {}, r"inputs\[1\]: from id 'x1'"),
         (lambda p: [(1, 101)], {"from_object_type": "../contacts"}, "from_object_type '../contacts'"),
         (lambda p: [(1, 101)], {"to_object_type": "Companies%2F"}, "to_object_type"),
@@ -221,12 +221,29 @@ def test_bad_inputs_fail_before_any_request(
     assert sim.state.edges(FT, TT) == before
 
 
+@pytest.mark.parametrize("empty", ["list", "file"])
+def test_an_empty_input_is_a_run_with_nothing_to_do(
+    make_sim: MakeSim, tmp_path: Path, caplog: pytest.LogCaptureFixture, empty: str
+) -> None:
+    """A nightly query that found nothing is the common case: success, zero totals, said once."""
+    sim = make_sim()
+    path = tmp_path / "empty.csv"
+    path.write_text("from_id,to_id\n")
+    with caplog.at_level("INFO"):
+        value = batch_op([] if empty == "list" else str(path), report_path=str(tmp_path / "r.jsonl")).execute({})
+    assert value["totals"]["requested"] == value["batches"] == 0
+    assert caplog.text.count("is empty: nothing to send") == 1
+    assert sim.counters()["requests"] == 0
+    summary = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[-1])
+    assert summary["kind"] == "summary" and summary["totals"]["requested"] == 0
+
+
 def test_empty_file_and_batch_size_above_connection_maximum(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim(extra={"max_batch_size": 50})
     empty = tmp_path / "empty.csv"
     empty.write_text("from_id,to_id\n")
     with pytest.raises(AirflowFailException, match="empty"):
-        batch_op(str(empty), batch_size=50).execute({})
+        batch_op(str(empty), batch_size=50, fail_on_empty=True).execute({})
     with pytest.raises(AirflowFailException, match="batch_size 100 exceeds the connection's maximum of 50"):
         batch_op([(1, 101)], batch_size=100).execute({})
     assert sim.counters()["requests"] == 0
@@ -292,11 +309,10 @@ def test_unknown_or_ambiguous_label_fails_before_archive(make_sim: MakeSim, labe
     assert sim.state.edges(FT, TT) == before
 
 
-def test_unlabeled_type_warns(make_sim: MakeSim, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unlabeled_type_warns(make_sim: MakeSim, caplog: pytest.LogCaptureFixture) -> None:
     sim = make_sim()
     label_op([(1, 101, ("HUBSPOT_DEFINED", 279))]).execute({})
-    out = capsys.readouterr()
-    assert "removes every label" in out.out + out.err
+    assert "removes every label" in caplog.text
     assert not sim.state.has_association(FT, "1", TT, "101")
 
 
@@ -323,6 +339,8 @@ def test_fatal_error_stops_at_once_and_accounts_for_everything(make_sim: MakeSim
         "duplicates": 0,
         "wouldRemove": 0,
         "absent": 0,
+        "wouldCreate": 0,
+        "present": 0,
     }
     assert sim.state.association_count(FT, TT) == 80
 
@@ -350,6 +368,8 @@ def test_rerun_after_crash_skips_checkpointed_chunks(make_sim: MakeSim, tmp_path
         "duplicates": 0,
         "wouldRemove": 0,
         "absent": 0,
+        "wouldCreate": 0,
+        "present": 0,
     }
     assert sim.counters()["by_endpoint"]["batch_archive"] == 7
     assert sim.state.association_count(FT, TT) == 0
@@ -413,11 +433,11 @@ def test_operator_fields_and_cheap_import() -> None:
     op = batch_op([(1, 2)], dry_run=True)
     assert op.template_fields == (
         "hubspot_conn_id",
+        "api_version",
+        "report_path",
         "from_object_type",
         "to_object_type",
         "inputs",
-        "api_version",
-        "report_path",
     )
     assert op.template_ext == ()
     # Our flag is `is_dry_run`: it does not shadow BaseOperator.dry_run() (2.11, 3.1+; 3.0 has none).

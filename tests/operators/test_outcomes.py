@@ -145,7 +145,7 @@ def test_read_back_waits_for_hubspot_reads_to_catch_up(
     import time
     from types import SimpleNamespace
 
-    from airflow_provider_hubassoc.batch import sender as runner
+    from airflow_provider_hubassoc.batch import run as runner
 
     sim = make_sim(faults=FaultPlan(visibility_delay_s=0.3))
     fake = SimpleNamespace(now=0.0, sleeps=[])

@@ -63,6 +63,8 @@ def test_pairs_ten_times_more_need_no_more_memory(make_sim: Callable[..., Simula
         "duplicates": 1,
         "wouldRemove": 0,
         "absent": 0,
+        "wouldCreate": 0,
+        "present": 0,
     }
     assert small_totals["confirmed"] == 5_000
     assert sim.counters()["by_endpoint"]["batch_archive"] == 500

@@ -27,7 +27,7 @@ def lines(path: Path, kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def restore_op(report: Path, **kwargs: Any) -> HubSpotRestoreAssociationsOperator:
-    return HubSpotRestoreAssociationsOperator(task_id="restore", report_path=str(report), **kwargs)
+    return HubSpotRestoreAssociationsOperator(task_id="restore", undo_report_path=str(report), **kwargs)
 
 
 def archive_with_snapshot(sim: Simulator, report: Path, *, labels: bool = False, **kwargs: Any) -> None:
@@ -128,7 +128,7 @@ def test_restore_gives_back_exactly_what_was_removed(
     archive_with_snapshot(sim, report, labels=labels, on_error="ignore")
     assert both_directions(sim) != seed
 
-    restore = restore_op(report, restore_report_path=str(tmp_path / "restore.jsonl"), batch_size=7)
+    restore = restore_op(report, report_path=str(tmp_path / "restore.jsonl"), batch_size=7)
     value = restore.execute(task_context("restore-run"))  # type: ignore[arg-type]
     assert both_directions(sim) == seed
     removed = sum(1 for f, t in TARGETS if not labels or BOSS in seed[0][(str(f), str(t))])
@@ -168,8 +168,8 @@ def test_restore_dry_run_sends_nothing(make_sim: MakeSim, tmp_path: Path) -> Non
     restore_op(report, from_ids=[1]).execute({})  # pairs of contact 1 are back already
     value = restore_op(report, dry_run=True).execute({})
     assert sim.counters()["by_endpoint"].get("batch_create") == 1
-    assert value["totals"]["wouldRemove"] == len(TARGETS) - 7
-    assert value["totals"]["absent"] == 7
+    assert value["totals"]["wouldCreate"] == len(TARGETS) - 7
+    assert value["totals"]["present"] == 7
 
 
 def test_restore_refusals_before_any_request(make_sim: MakeSim, tmp_path: Path) -> None:
@@ -180,11 +180,11 @@ def test_restore_refusals_before_any_request(make_sim: MakeSim, tmp_path: Path) 
     batch_op([(2, 1001)], report_path=str(snap), snapshot=True).execute({})
     requests = sim.counters()["requests"]
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"report_path": str(plain)}, "has no snapshot"),
-        ({"report_path": str(tmp_path / "nope.jsonl")}, "not readable"),
-        ({"report_path": str(snap), "from_object_type": "deals"}, "from a contacts -> companies run"),
-        ({"report_path": str(snap), "from_ids": "1"}, "from_ids must be a list"),
-        ({"report_path": str(snap), "pairs": [("x", 1)]}, "pairs\\[0\\]"),
+        ({"undo_report_path": str(plain)}, "has no snapshot"),
+        ({"undo_report_path": str(tmp_path / "nope.jsonl")}, "not readable"),
+        ({"undo_report_path": str(snap), "from_object_type": "deals"}, "from a contacts -> companies run"),
+        ({"undo_report_path": str(snap), "from_ids": "1"}, "from_ids must be a list"),
+        ({"undo_report_path": str(snap), "pairs": [("x", 1)]}, "pairs\\[0\\]"),
     ]
     for kwargs, message in cases:
         with pytest.raises(AirflowFailException, match=message):
@@ -192,7 +192,7 @@ def test_restore_refusals_before_any_request(make_sim: MakeSim, tmp_path: Path) 
     assert sim.counters()["requests"] == requests
     with pytest.raises(ValueError, match="not both"):
         restore_op(snap, from_ids=[1], pairs=[(1, 2)])
-    with pytest.raises(ValueError, match="read_back is not an argument"):
+    with pytest.raises(TypeError, match="read_back"):
         restore_op(snap, read_back=True)
 
 
@@ -298,7 +298,11 @@ def test_snapshot_reads_are_grouped_by_from_ids_and_chunks(
     ]
     chunks = [Chunk(n, pairs[n * 100 : (n + 1) * 100]) for n in range(len(pairs) // 100)]
     reader, report = _CountingReader(), _Report()
-    snapshotter = Snapshotter(reader, report, StopSignal(), FT, TT)  # type: ignore[arg-type]
+    from airflow_provider_hubassoc.batch.operations import ARCHIVE
+    from airflow_provider_hubassoc.batch.run import Target
+
+    target = Target(reader, FT, TT)  # type: ignore[arg-type]
+    snapshotter = Snapshotter(target, ARCHIVE, report, StopSignal())  # type: ignore[arg-type]
     sent = list(snapshotter.ahead(iter(chunks)))
     assert sent == chunks
     assert reader.reads == expected_reads

@@ -25,7 +25,7 @@ def build(mode: str, request: dict[str, Any]) -> Any:
     common: dict[str, Any] = {"task_id": mode, "batch_size": 100, "max_concurrency": 1, "on_error": "ignore"}
     if mode == "restore":
         return HubSpotRestoreAssociationsOperator(
-            report_path=request["report"], restore_report_path=request["restore_report"], **common
+            undo_report_path=request["report"], report_path=request["restore_report"], **common
         )
     operator = (
         HubSpotArchiveAssociationLabelsOperator if mode == "labels" else HubSpotArchiveAssociationsOperator

@@ -8,6 +8,8 @@ Secrets are checked at teardown by the autouse `leak_scan` fixture.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,13 +55,20 @@ def batch_op(report: Path, **kwargs: Any) -> HubSpotArchiveAssociationsOperator:
 def mid_run(
     cls: type[HubSpotArchiveAssociationsOperator], at_chunk: int, action: Callable[[], None]
 ) -> type[HubSpotArchiveAssociationsOperator]:
-    """The operator, with `action` run just before chunk `at_chunk` is sent (a mid-run event)."""
+    """The operator, with `action` run just before chunk `at_chunk` is sent (a mid-run event):
+    its operation is the same value with a `send` that counts the requests (one at a time)."""
+    from airflow_provider_hubassoc.batch.operations import OPERATIONS
+
+    original = OPERATIONS[cls.operation_name]
+    sent = itertools.count()
+
+    def send(client: Any, from_type: str, to_type: str, pairs: Any) -> Any:
+        if next(sent) == at_chunk:
+            action()
+        return original.send(client, from_type, to_type, pairs)
 
     class MidRun(cls):  # type: ignore[valid-type,misc]
-        def send(self, hook: Any, chunk: Any, from_type: str, to_type: str) -> Any:
-            if chunk.index == at_chunk:
-                action()
-            return super().send(hook, chunk, from_type, to_type)
+        operation = dataclasses.replace(original, send=send)  # the class value wins over the property
 
     return MidRun
 

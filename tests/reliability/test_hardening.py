@@ -4,7 +4,9 @@ circuit breaker, and clear refusals of an unusable report path or a full disk.""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import itertools
 import json
 import os
 import signal
@@ -36,15 +38,17 @@ def op_for(report: Path | None, **kwargs: Any) -> HubSpotArchiveAssociationsOper
 
 
 def at_chunk(op: HubSpotArchiveAssociationsOperator, index: int, action: Callable[[], None]) -> None:
-    """Run `action` just before chunk `index` is sent (a mid-run event), on the sending thread."""
-    send = op.send
+    """Run `action` just before chunk `index` is sent (a mid-run event), on the sending thread:
+    the operator's operation is the same value with a `send` that counts requests (one at a time)."""
+    original = op.operation
+    sent = itertools.count()
 
-    def send_and_act(client: Any, chunk: Any, from_type: str, to_type: str) -> Any:
-        if chunk.index == index:
+    def send_and_act(client: Any, from_type: str, to_type: str, pairs: Any) -> Any:
+        if next(sent) == index:
             action()
-        return send(client, chunk, from_type, to_type)
+        return original.send(client, from_type, to_type, pairs)
 
-    op.send = send_and_act  # type: ignore[method-assign]
+    op.operation = dataclasses.replace(original, send=send_and_act)
 
 
 def lines(report: Path) -> list[dict[str, Any]]:

@@ -113,6 +113,7 @@ def test_counters_and_request_log(sim: Simulator) -> None:
         "labels": 2,
         "batch_create": 0,
         "oauth_token": 0,
+        "account_details": 0,
     }
     assert counters["by_status"] == {"200": 4, "401": 1}
     assert counters["archive_inputs"] == 3

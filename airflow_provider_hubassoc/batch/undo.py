@@ -1,0 +1,250 @@
+"""The undo plan: what a report says its run changed, turned into the pairs that put it back.
+
+A run with `snapshot=True` writes, before each chunk is sent, what each pair had (a removal: what
+it removes; a create: everything the pair held). A pair is undone when its run changed it or may
+have: `confirmed`, `accepted`, done by an earlier attempt, in doubt (snapshot written, then a
+crash before its outcome), or `failed` without proof that it was not applied (a request that got
+no 2xx reply may still have been applied). Only a pair HubSpot named in a per-input error
+(`notApplied`), a pair never attempted, and a dry run's pairs are left alone. Undoing what did not
+happen is safe: creating what exists, or removing what is gone, changes nothing.
+
+The report is streamed once into a temporary SQLite file, so memory stays flat at a million pairs;
+each pair's first snapshot wins (a retry re-reads as absent what an earlier attempt removed) and
+its last pair line is its outcome. A damaged line, or a hand-edited bad id, is refused naming the
+report line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_hubassoc.batch.inputs import LoadReport
+from airflow_provider_hubassoc.batch.labels import UNLABELED_KEY, LabelCatalog, spec_key
+from airflow_provider_hubassoc.batch.operations import (
+    ARCHIVE,
+    OPERATIONS,
+    RESTORE,
+    UNDO_CREATE,
+    Operation,
+    undo_of,
+)
+from airflow_provider_hubassoc.batch.report import (
+    ACCEPTED,
+    CONFIRMED,
+    DONE_EARLIER,
+    FAILED,
+    KIND_HEADER,
+    KIND_PAIR,
+    KIND_SNAPSHOT,
+    iter_numbered_objects,
+    pair_status,
+    snapshot_types,
+)
+from airflow_provider_hubassoc.batch.store import PairStore, Row
+from airflow_provider_hubassoc.models.account import Account
+from airflow_provider_hubassoc.models.associations import AssociationType, Pair, pair_of_line
+from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_object_type
+
+IN_DOUBT = "in_doubt"  # a snapshot without a pair line: the run crashed between the two
+UNDONE_STATUSES = (CONFIRMED, ACCEPTED, DONE_EARLIER, IN_DOUBT)
+Key = tuple[str, str]
+_BATCH = 5_000
+
+_SCHEMA = (
+    "CREATE TABLE snap (from_id INTEGER NOT NULL, to_id INTEGER NOT NULL, op TEXT NOT NULL,"
+    " types TEXT NOT NULL, requested TEXT NOT NULL, line INTEGER NOT NULL,"
+    " PRIMARY KEY (from_id, to_id, op)) WITHOUT ROWID",
+    "CREATE TABLE outcome (from_id INTEGER NOT NULL, to_id INTEGER NOT NULL, op TEXT NOT NULL,"
+    " status TEXT NOT NULL, PRIMARY KEY (from_id, to_id, op)) WITHOUT ROWID",
+)
+
+
+class UndoRefusedError(InputValidationError):
+    """The report cannot be undone (another run's kind, a dry run, no snapshot): names the report."""
+
+
+@dataclass
+class UndoPlan:
+    """A report read into a temporary SQLite file; `rows` streams the pairs that undo it."""
+
+    path: str
+    header: dict[str, Any] = field(default_factory=dict)
+    snapshots: int = 0
+    _db: sqlite3.Connection | None = None
+    _file: str | None = None
+
+    @property
+    def operation(self) -> Operation:
+        """What undoes the report's run: a create undoes a removal, a label archive a create."""
+        original = OPERATIONS[str(self.header.get("operation"))]
+        return RESTORE if original.removes else UNDO_CREATE
+
+    @property
+    def account(self) -> Account:
+        return Account.from_json(self.header.get("account"))
+
+    @property
+    def object_types(self) -> tuple[str, str]:
+        return str(self.header.get("fromObjectType")), str(self.header.get("toObjectType"))
+
+    def rows(self, keep: Callable[[Key], bool]) -> Iterator[Row]:
+        """Store rows (one per pair and type) of every pair to undo that `keep` accepts."""
+        assert self._db is not None, "read_undo_plan fills the plan first"
+        query = (
+            "SELECT s.from_id, s.to_id, s.op, s.types, s.requested, s.line, o.status FROM snap s"
+            " LEFT JOIN outcome o USING (from_id, to_id, op) ORDER BY s.from_id, s.to_id, s.op"
+        )
+        with contextlib.closing(self._db.execute(query)) as cursor:
+            while batch := cursor.fetchmany(_BATCH):
+                for from_id, to_id, op, recorded, requested, line, status in batch:
+                    key = (str(from_id), str(to_id))
+                    if keep(key) and (status or IN_DOUBT) in UNDONE_STATUSES:
+                        yield from _undo_rows(self.path, key, op, recorded, requested, line)
+
+    def load(
+        self, store: PairStore, catalog: LabelCatalog, keep: Callable[[Key], bool], *, fail_on_empty: bool
+    ) -> LoadReport:
+        """Fill the run's store with the undo pairs, every recorded type checked by `catalog`."""
+        store.add(self.rows(keep))
+        store.apply_labels(catalog.resolve)
+        description = f"undo of report {self.path!r} ({self.snapshots} pairs recorded)"
+        if fail_on_empty and not store.pair_count:
+            raise InputValidationError(f"{description}: nothing to undo, and fail_on_empty is set")
+        return LoadReport(description, store.pair_count, store.duplicates, [], store.digest())
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._file)
+            self._file = None
+
+    def __enter__(self) -> UndoPlan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _undo_rows(path: str, key: Key, op: str, recorded: str, requested: str, line: int) -> Iterator[Row]:
+    """The store rows undoing one pair, named by its snapshot's report line."""
+    where = f"report {path!r} line {line}"
+    before = tuple(AssociationType.model_validate(t) for t in json.loads(recorded))
+    types = tuple(AssociationType.model_validate(t) for t in json.loads(requested))
+    undo = undo_of(op, Pair(key[0], key[1], types), before)
+    if undo is None:
+        return
+    operation, pair = undo
+    keys = [spec_key(t) for t in pair.types]
+    if operation is ARCHIVE:  # the pair had nothing before: remove it whole, labels and all
+        keys = [UNLABELED_KEY, *(spec_key(t) for t in types)]
+    for label_key in keys:
+        yield pair.from_id, pair.to_id, label_key, where
+
+
+def read_undo_plan(path: str) -> UndoPlan:
+    """Read a report in one streaming pass. Raises `UndoRefusedError` / `InputValidationError`
+    (naming the report line) and `ReportUnreadableError`."""
+    fd, file = tempfile.mkstemp(prefix="hubassoc-undo-", suffix=".sqlite")
+    os.close(fd)
+    db = sqlite3.connect(file)
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    for statement in _SCHEMA:
+        db.execute(statement)
+    plan = UndoPlan(path, _db=db, _file=file)
+    try:
+        _fill(plan, db)
+        _check_undoable(plan)
+    except BaseException:
+        plan.close()
+        raise
+    return plan
+
+
+def _fill(plan: UndoPlan, db: sqlite3.Connection) -> None:
+    snaps: list[tuple[Any, ...]] = []
+    outcomes: list[tuple[Any, ...]] = []
+    kinds = (KIND_HEADER, KIND_PAIR, KIND_SNAPSHOT)
+    for number, line in iter_numbered_objects(plan.path, kinds):
+        if line["kind"] == KIND_HEADER:
+            plan.header = plan.header or line
+            continue
+        default_op = str(plan.header.get("operation"))
+        where = f"report {plan.path!r} line {number}"
+        pair = pair_of_line(line, where) if line["kind"] == KIND_PAIR else _snapshot_pair(line, where)
+        op = str(line.get("op") or default_op)
+        ids = (int(pair.from_id), int(pair.to_id), op)
+        if line["kind"] == KIND_PAIR:
+            outcomes.append((*ids, _outcome(line)))
+        else:
+            requested = _types_json(pair_of_line({**line, "types": line.get("requested")}, where).types)
+            snaps.append((*ids, _types_json(pair.types), requested, number))
+        if len(snaps) + len(outcomes) >= _BATCH:
+            _flush(db, snaps, outcomes, plan)
+    _flush(db, snaps, outcomes, plan)
+    db.commit()
+
+
+def _snapshot_pair(line: dict[str, Any], where: str) -> Pair:
+    ids = pair_of_line({"fromId": line.get("fromId"), "toId": line.get("toId")}, where)
+    return Pair(ids.from_id, ids.to_id, snapshot_types(line, where))
+
+
+def _outcome(line: dict[str, Any]) -> str:
+    """The pair line's status for the undo: a failure HubSpot named is the one sure "not applied"."""
+    status = pair_status(line)
+    if status == FAILED and not line.get("notApplied"):
+        return IN_DOUBT
+    return status
+
+
+def _types_json(types: Iterable[AssociationType]) -> str:
+    return json.dumps([{"category": t.category.value, "typeId": t.type_id} for t in types])
+
+
+def _flush(
+    db: sqlite3.Connection, snaps: list[tuple[Any, ...]], outcomes: list[tuple[Any, ...]], plan: UndoPlan
+) -> None:
+    cursor = db.executemany("INSERT OR IGNORE INTO snap VALUES (?, ?, ?, ?, ?, ?)", snaps)
+    plan.snapshots += max(cursor.rowcount, 0)
+    db.executemany("INSERT OR REPLACE INTO outcome VALUES (?, ?, ?, ?)", outcomes)
+    snaps.clear()
+    outcomes.clear()
+
+
+def _check_undoable(plan: UndoPlan) -> None:
+    header = plan.header
+    if header.get("operation") not in OPERATIONS:
+        raise UndoRefusedError(
+            f"undo_report_path {plan.path!r} is not the report of a run this provider can undo"
+        )
+    if header.get("dryRun"):
+        raise UndoRefusedError(f"undo_report_path {plan.path!r} is a dry run's report: it changed nothing")
+    if not plan.snapshots:
+        raise UndoRefusedError(
+            f"undo_report_path {plan.path!r} has no snapshot: the run did not record what it changed "
+            "(run it with snapshot=True to make it undoable)"
+        )
+
+
+def check_object_types(plan: UndoPlan, from_type: str | None, to_type: str | None) -> tuple[str, str]:
+    """The report's object types; refuses others given explicitly (an undo uses the same ones)."""
+    recorded = plan.object_types
+    names = ("from_object_type", "to_object_type")
+    for given, found, name in zip((from_type, to_type), recorded, names, strict=True):
+        if given and parse_object_type(given, field=name) != found:
+            raise UndoRefusedError(
+                f"undo_report_path {plan.path!r} is from a {recorded[0]} -> {recorded[1]} run, but "
+                f"{name} is {given!r}: an undo changes associations between the same types"
+            )
+    return recorded
