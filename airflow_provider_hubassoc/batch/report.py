@@ -286,7 +286,15 @@ def _snapshot_lines(location: str) -> list[str]:
 
 
 def _input_digests(location: str) -> set[str]:
-    return {str(line["digest"]) for line in iter_report_objects(location, (KIND_INPUTS,))}
+    """`phase digest` texts: a multi-phase run (a sync) records one input per phase."""
+    return {
+        _input_key(line.get("phase"), str(line["digest"]))
+        for line in iter_report_objects(location, (KIND_INPUTS,))
+    }
+
+
+def _input_key(phase: Any, digest: str) -> str:
+    return f"{phase} {digest}" if phase else digest
 
 
 SAME_WORK = ("operation", "fromObjectType", "toObjectType")
@@ -433,10 +441,12 @@ class ReportFile:
                 out.write(line if line.endswith("\n") else line + "\n")
         self.local.unlink()
 
-    def record_inputs(self, digest: str) -> None:
-        """Record the loaded input's digest. A retry whose input differs from the one its checkpoint
-        was made from is refused (a warehouse query re-read may change), unless resuming."""
-        changed = sorted(self.earlier_inputs - {digest})
+    def record_inputs(self, digest: str, phase: str | None = None) -> None:
+        """Record the loaded input's digest (of one `phase` of a multi-phase run). A retry whose
+        input differs from the one its checkpoint was made from is refused (a warehouse query
+        re-read may change), unless resuming."""
+        same_phase = {key for key in self.earlier_inputs if key.rpartition(" ")[0] == (phase or "")}
+        changed = sorted(key.rpartition(" ")[2] for key in same_phase - {_input_key(phase, digest)})
         if changed and self.checkpoint and not self.resume:
             raise ReportError(
                 f"report_path {self.path!r}: the input differs from the one an earlier attempt of this "
@@ -445,7 +455,7 @@ class ReportFile:
                 "run, not to now), pass resume=True to skip the chunks already done anyway, or give "
                 "another report_path to start afresh"
             )
-        self.write({"kind": KIND_INPUTS, "digest": digest})
+        self.write({"kind": KIND_INPUTS, "digest": digest, **({"phase": phase} if phase else {})})
         self.flush()
 
     # -- during the run ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from airflow_provider_hubassoc.batch.report import (
     ReportError,
     ReportFile,
     SummaryBuilder,
+    bounded_xcom,
     holds_real_run,
 )
 from airflow_provider_hubassoc.batch.sender import ChunkRunner, CircuitBreaker, Progress, StopSignal
@@ -38,7 +39,7 @@ from airflow_provider_hubassoc.batch.snapshot import Snapshotter
 from airflow_provider_hubassoc.batch.store import Chunk, PairStore
 from airflow_provider_hubassoc.client.errors import HubSpotError
 from airflow_provider_hubassoc.models.identifiers import InputValidationError
-from airflow_provider_hubassoc.models.summary import ArchiveSummary
+from airflow_provider_hubassoc.models.summary import ArchiveSummary, OperationName, Totals
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.batch.inputs import LoadReport
@@ -96,6 +97,15 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One operation over the pairs `load` puts in its store. A run is one phase or more (a sync:
+    creates, then label removals, then removals), all recorded in one report."""
+
+    operation: Operation
+    load: Loader
+
+
 def execute(
     settings: RunSettings,
     operation: Operation,
@@ -105,23 +115,89 @@ def execute(
     stop: StopSignal,
     header: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Run `operation` over what `load` puts in the store. Raises `RunFailure` for anything refused
-    before the first write; afterwards every pair is accounted for in the returned summary."""
+    """Run `operation` over what `load` puts in the store: a run of one phase."""
+    return execute_phases(settings, [Phase(operation, load)], target, stop=stop, header=header)
+
+
+def execute_phases(
+    settings: RunSettings,
+    phases: Sequence[Phase],
+    target: Target,
+    *,
+    stop: StopSignal,
+    header: dict[str, Any] | None = None,
+    kind: OperationName | None = None,
+) -> RunResult:
+    """Run each phase in turn into one report. Raises `RunFailure` for anything refused before the
+    first write; afterwards every pair of every phase is accounted for in the returned summary
+    (after a stop, a later phase's pairs are recorded as not attempted). `kind` names a run of
+    several phases in its header and summary."""
     started = now_iso()
+    kind = kind or phases[0].operation.name
     _check_batch_size(settings, target.client)
     _check_dry_run_report(settings)
-    report = open_report(settings, operation, target, started, header or {})
+    report = open_report(settings, kind, target, started, header or {})
+    runs: list[tuple[BatchRun, dict[str, Any]]] = []
     try:
-        with PairStore() as store:
-            digest = _load(settings, operation, store, load)
-            if report is not None:
-                _record_inputs(report, digest)
-            run = BatchRun(settings, operation, target, store, report, stop, started)
-            value = run.run()
-            return RunResult(value, run.failure(value))
+        for phase in phases:
+            runs.append(_run_phase(settings, phase, target, report, stop, started, several=len(phases) > 1))
+            if runs[-1][0].interrupted is not None:
+                break  # a timeout or SIGINT on this thread: the task is ending now
+        value = runs[0][1] if len(phases) == 1 else combined_summary(kind, [v for _, v in runs])
+        if report is not None:
+            report.finish(value, complete=not any(run.stopped_early for run, _ in runs))
+        failure = next((f for f in (run.failure(v) for run, v in runs) if f is not None), None)
+        return RunResult(value, failure)
     finally:
         if report is not None:
             report.release()
+
+
+def _run_phase(
+    settings: RunSettings,
+    phase: Phase,
+    target: Target,
+    report: ReportFile | None,
+    stop: StopSignal,
+    started: str,
+    *,
+    several: bool,
+) -> tuple[BatchRun, dict[str, Any]]:
+    with PairStore() as store:
+        digest = _load(settings, phase.operation, store, phase.load)
+        name = phase.operation.name if several else None
+        if report is not None:
+            _record_inputs(report, digest, name)
+        run = BatchRun(settings, phase.operation, target, store, report, stop, started, phase=name)
+        return run, run.run()
+
+
+def combined_summary(kind: OperationName, values: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One summary for a run of several phases: totals added up, each phase's totals kept."""
+    parts = [ArchiveSummary.from_xcom(v) for v in values]
+    first = parts[0]
+    summary = first.model_copy(deep=True, update={"operation": kind})
+    summary.totals = Totals()
+    summary.phases = {}
+    summary.batches, summary.batch_statuses, summary.errors_by_category = 0, {}, {}
+    summary.failed_sample, summary.verify_sample = [], []
+    for part in parts:
+        summary.phases[part.operation] = part.totals.model_dump(by_alias=True)
+        for name in Totals.model_fields:
+            setattr(summary.totals, name, getattr(summary.totals, name) + getattr(part.totals, name))
+        summary.batches += part.batches
+        _add_counts(summary.batch_statuses, part.batch_statuses)
+        _add_counts(summary.errors_by_category, part.errors_by_category)
+        summary.failed_sample += part.failed_sample
+        summary.verify_sample += part.verify_sample
+        summary.stopped_by = summary.stopped_by or part.stopped_by
+        summary.completed_at = part.completed_at
+    return bounded_xcom(summary)
+
+
+def _add_counts(into: dict[str, int], more: dict[str, int]) -> None:
+    for key, count in more.items():
+        into[key] = into.get(key, 0) + count
 
 
 # -- before any write -------------------------------------------------------------------------------
@@ -148,7 +224,7 @@ def _check_dry_run_report(settings: RunSettings) -> None:
 
 
 def open_report(
-    settings: RunSettings, operation: Operation, target: Target, started: str, extra: dict[str, Any]
+    settings: RunSettings, kind: str, target: Target, started: str, extra: dict[str, Any]
 ) -> ReportFile | None:
     """Lock the report, read this run's checkpoint and set other runs' reports aside."""
     if settings.snapshot and not settings.report_path:  # e.g. a template that rendered empty
@@ -157,7 +233,7 @@ def open_report(
         return None
     header = {
         "kind": KIND_HEADER,
-        "operation": operation.name,
+        "operation": kind,
         "fromObjectType": target.from_type,
         "toObjectType": target.to_type,
         "apiVersion": target.api_version,
@@ -182,10 +258,10 @@ def open_report(
     return report
 
 
-def _record_inputs(report: ReportFile, digest: str) -> None:
+def _record_inputs(report: ReportFile, digest: str, phase: str | None) -> None:
     """A retry's checkpoint applies only to the pairs it was made from (a query may change)."""
     try:
-        report.record_inputs(digest)
+        report.record_inputs(digest, phase)
     except ReportError as err:
         raise RunFailure(str(err), fatal=True) from err
 
@@ -237,10 +313,12 @@ class BatchRun:
         stop: StopSignal,
         started: str,
         *,
+        phase: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.settings, self.operation, self.target = settings, operation, target
+        self.phase = phase  # named in the checkpoint of a run of several phases
         self.store, self.report, self.stop = store, report, stop
         self.clock = clock or time.monotonic  # looked up now: tests replace this module's `time`
         self.sleep = sleep or time.sleep
@@ -286,7 +364,7 @@ class BatchRun:
     def _chunks_to_send(self) -> Iterator[Chunk]:
         """Every chunk; those done by an earlier attempt of this run are recorded, not yielded."""
         checkpoint = self.report.checkpoint if self.report is not None else set()
-        for chunk in self.store.chunks(self.settings.batch_size):
+        for chunk in self._chunks():
             if chunk.digest in checkpoint:
                 self._record(done_earlier(chunk, DONE_EARLIER_CATEGORY))
             else:
@@ -381,8 +459,16 @@ class BatchRun:
             self.sleep(min(READ_BACK_POLL_S, left))  # HubSpot's reads lag its writes by a few seconds
             pending = present
 
-    def _accepted_pairs(self) -> Iterator[tuple[Chunk, Pair]]:
+    def _chunks(self) -> Iterator[Chunk]:
+        """The store's chunks; in a run of several phases each digest also names its phase, so a
+        chunk done by one phase is never taken for another's."""
         for chunk in self.store.chunks(self.settings.batch_size):
+            if self.phase is not None:
+                chunk.phase = self.phase
+            yield chunk
+
+    def _accepted_pairs(self) -> Iterator[tuple[Chunk, Pair]]:
+        for chunk in self._chunks():
             others = self.accepted_chunks.get(chunk.index)
             if others is not None:
                 yield from ((chunk, p) for i, p in enumerate(chunk.pairs) if i not in others)
@@ -416,8 +502,6 @@ class BatchRun:
         self.progress.finish()
         totals = self.summary.totals
         assert totals.accounted == totals.requested, totals
-        if self.report is not None:
-            self.report.finish(value, complete=not self.stopped_early)
         log.info("%s", totals.describe())
         return value
 

@@ -38,11 +38,14 @@ class Chunk:
 
     index: int
     pairs: list[Pair] = field(default_factory=list)
+    phase: str | None = None  # the phase of a run of several (a sync): part of the identity
 
     @functools.cached_property
     def digest(self) -> str:
-        """sha256 of the canonical pairs: the chunk's identity in the checkpoint (computed once)."""
+        """sha256 of the phase and the canonical pairs: the chunk's identity in the checkpoint."""
         h = hashlib.sha256()
+        if self.phase is not None:
+            h.update(f"phase {self.phase}\n".encode())
         for pair in self.pairs:
             h.update(pair.canonical().encode())
             h.update(b"\n")

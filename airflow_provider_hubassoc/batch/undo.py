@@ -51,6 +51,7 @@ from airflow_provider_hubassoc.batch.store import PairStore, Row
 from airflow_provider_hubassoc.models.account import Account
 from airflow_provider_hubassoc.models.associations import AssociationType, Pair, pair_of_line
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_object_type
+from airflow_provider_hubassoc.models.summary import OperationName
 
 IN_DOUBT = "in_doubt"  # a snapshot without a pair line: the run crashed between the two
 UNDONE_STATUSES = (CONFIRMED, ACCEPTED, DONE_EARLIER, IN_DOUBT)
@@ -80,11 +81,20 @@ class UndoPlan:
     _db: sqlite3.Connection | None = None
     _file: str | None = None
 
+    def undo_operations(self) -> list[tuple[Operation, frozenset[str]]]:
+        """What undoes the report's run, phase by phase, with the operations each one undoes:
+        a create undoes the removals, a label archive the creates (a sync had both)."""
+        assert self._db is not None, "read_undo_plan fills the plan first"
+        recorded = {str(op) for (op,) in self._db.execute("SELECT DISTINCT op FROM snap")}
+        removals = frozenset(op for op in recorded if OPERATIONS[op].removes)
+        phases = [(RESTORE, removals), (UNDO_CREATE, frozenset(recorded - removals))]
+        return [(operation, ops) for operation, ops in phases if ops]
+
     @property
-    def operation(self) -> Operation:
-        """What undoes the report's run: a create undoes a removal, a label archive a create."""
-        original = OPERATIONS[str(self.header.get("operation"))]
-        return RESTORE if original.removes else UNDO_CREATE
+    def kind(self) -> OperationName:
+        """What the undo run is called in its own report: its one operation, or a sync."""
+        operations = self.undo_operations()
+        return operations[0][0].name if len(operations) == 1 else "sync"
 
     @property
     def account(self) -> Account:
@@ -94,14 +104,16 @@ class UndoPlan:
     def object_types(self) -> tuple[str, str]:
         return str(self.header.get("fromObjectType")), str(self.header.get("toObjectType"))
 
-    def rows(self, keep: Callable[[Key], bool]) -> Iterator[Row]:
-        """Store rows (one per pair and type) of every pair to undo that `keep` accepts."""
+    def rows(self, keep: Callable[[Key], bool], ops: frozenset[str]) -> Iterator[Row]:
+        """Store rows (one per pair and type) of every pair that `keep` accepts, changed by one of
+        `ops`, to undo."""
         assert self._db is not None, "read_undo_plan fills the plan first"
         query = (
             "SELECT s.from_id, s.to_id, s.op, s.types, s.requested, s.line, o.status FROM snap s"
-            " LEFT JOIN outcome o USING (from_id, to_id, op) ORDER BY s.from_id, s.to_id, s.op"
+            " LEFT JOIN outcome o USING (from_id, to_id, op) WHERE instr(?, ',' || s.op || ',') > 0"
+            " ORDER BY s.from_id, s.to_id, s.op"
         )
-        with contextlib.closing(self._db.execute(query)) as cursor:
+        with contextlib.closing(self._db.execute(query, ("," + ",".join(sorted(ops)) + ",",))) as cursor:
             while batch := cursor.fetchmany(_BATCH):
                 for from_id, to_id, op, recorded, requested, line, status in batch:
                     key = (str(from_id), str(to_id))
@@ -109,10 +121,16 @@ class UndoPlan:
                         yield from _undo_rows(self.path, key, op, recorded, requested, line)
 
     def load(
-        self, store: PairStore, catalog: LabelCatalog, keep: Callable[[Key], bool], *, fail_on_empty: bool
+        self,
+        store: PairStore,
+        catalog: LabelCatalog,
+        keep: Callable[[Key], bool],
+        ops: frozenset[str],
+        *,
+        fail_on_empty: bool,
     ) -> LoadReport:
-        """Fill the run's store with the undo pairs, every recorded type checked by `catalog`."""
-        store.add(self.rows(keep))
+        """Fill a phase's store with its undo pairs, every recorded type checked by `catalog`."""
+        store.add(self.rows(keep, ops))
         store.apply_labels(catalog.resolve)
         description = f"undo of report {self.path!r} ({self.snapshots} pairs recorded)"
         if fail_on_empty and not store.pair_count:
@@ -224,7 +242,7 @@ def _flush(
 
 def _check_undoable(plan: UndoPlan) -> None:
     header = plan.header
-    if header.get("operation") not in OPERATIONS:
+    if header.get("operation") not in (*OPERATIONS, "sync"):
         raise UndoRefusedError(
             f"undo_report_path {plan.path!r} is not the report of a run this provider can undo"
         )

@@ -23,7 +23,8 @@ FAILED_SAMPLE_SIZE = 20
 VERIFY_SAMPLE_SIZE = 50
 
 # batch_create: a restore (or the create phase of a sync)
-OperationName = Literal["batch_archive", "label_archive", "batch_create"]
+# sync: a run of several phases (its summary's `phases` keeps each one's totals)
+OperationName = Literal["batch_archive", "label_archive", "batch_create", "sync"]
 OnError = Literal["fail", "threshold", "ignore"]
 # Dry runs: `would_remove` / `absent` for removals, `would_create` / `present` for creates.
 PairStatus = Literal[
@@ -118,6 +119,8 @@ class ArchiveSummary(BaseModel):
     completed_at: str | None = Field(default=None, alias="completedAt")
     report_path: str | None = Field(default=None, alias="reportPath")
     hubspot_conn_id: str = Field(default="hubspot_default", alias="hubspotConnId")
+    # A run of several phases: each phase's totals, by its operation (absent for one phase).
+    phases: dict[str, dict[str, int]] | None = None
 
     def error_policy_breach(self) -> str | None:
         """Why the failed pairs break `on_error`, or None: one rule for the operator and the sensor."""
@@ -129,7 +132,10 @@ class ArchiveSummary(BaseModel):
         return [pair_of_line(p, "verifySample") for p in self.verify_sample]
 
     def to_xcom(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        value = self.model_dump(mode="json", by_alias=True)
+        if value["phases"] is None:
+            del value["phases"]
+        return value
 
     @classmethod
     def from_xcom(cls, value: dict[str, Any]) -> ArchiveSummary:

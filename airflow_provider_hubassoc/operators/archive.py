@@ -85,7 +85,10 @@ class HubSpotArchiveAssociationsOperator(HubSpotBatchOperator):
         target = self.target(self.from_object_type, self.to_object_type)
         # An undoable run records its account, so its undo can refuse another account's connection.
         header = {"account": target.client.account().to_json()} if settings.snapshot else None
-        return self.run_engine(context, settings, self.operation, target, self._loader(target), header)
+        from airflow_provider_hubassoc.batch.run import Phase
+
+        phase = Phase(self.operation, self._loader(target))
+        return self.run_engine(context, settings, [phase], target, header)
 
     def _loader(self, target: Target) -> Loader:
         """Stream `inputs` into the store; label names resolved through one labels request."""

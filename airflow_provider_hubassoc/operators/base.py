@@ -14,12 +14,11 @@ from airflow_provider_hubassoc.batch.settings import RunSettings
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_hubassoc.batch.operations import Operation
-    from airflow_provider_hubassoc.batch.run import Loader, Target
+    from airflow_provider_hubassoc.batch.run import Phase, Target
     from airflow_provider_hubassoc.batch.sender import StopSignal
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
-    from airflow_provider_hubassoc.models.summary import OnError
+    from airflow_provider_hubassoc.models.summary import OnError, OperationName
 
 
 class HubSpotBatchOperator(BaseOperator):
@@ -118,17 +117,18 @@ class HubSpotBatchOperator(BaseOperator):
         self,
         context: Context,
         settings: RunSettings,
-        operation: Operation,
+        phases: Sequence[Phase],
         target: Target,
-        load: Loader,
         header: dict[str, Any] | None = None,
+        kind: OperationName | None = None,
     ) -> dict[str, Any]:
-        """Run the engine and decide the task: the summary is returned (XCom `return_value`), or
-        pushed under key `summary` before the failure is raised."""
-        from airflow_provider_hubassoc.batch.run import RunFailure, execute
+        """Run the engine's phases and decide the task: the summary is returned (XCom
+        `return_value`), or pushed under key `summary` before the failure is raised."""
+        from airflow_provider_hubassoc.batch.run import RunFailure, execute_phases
 
         try:
-            result = execute(settings, operation, target, load, stop=self._stop_signal(), header=header)
+            stop = self._stop_signal()
+            result = execute_phases(settings, phases, target, stop=stop, header=header, kind=kind)
         except RunFailure as err:
             raise _airflow_error(err) from err
         if result.failure is not None:

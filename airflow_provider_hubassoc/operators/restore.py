@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_hubassoc.batch.inputs import LoadReport
-    from airflow_provider_hubassoc.batch.run import Loader, Target
+    from airflow_provider_hubassoc.batch.run import Loader, Phase, Target
     from airflow_provider_hubassoc.batch.store import PairStore
     from airflow_provider_hubassoc.batch.undo import Key, UndoPlan
     from airflow_provider_hubassoc.models.account import Account
@@ -99,8 +99,8 @@ class HubSpotRestoreAssociationsOperator(HubSpotBatchOperator):
             )
             settings = self.settings(context, snapshot=self.snapshot)
             header = {"account": account.to_json(), "undoes": self.undo_report_path}
-            load = self._loader(plan, target, load_filter)
-            return self.run_engine(context, settings, plan.operation, target, load, header)
+            phases = self._phases(plan, target, load_filter)
+            return self.run_engine(context, settings, phases, target, header, kind=plan.kind)
 
     def _read_plan(self) -> UndoPlan:
         from airflow_provider_hubassoc.batch.report import ReportUnreadableError
@@ -145,15 +145,23 @@ class HubSpotRestoreAssociationsOperator(HubSpotBatchOperator):
         except InputValidationError as err:
             self.refuse(err)
 
-    def _loader(self, plan: UndoPlan, target: Target, keep: Callable[[Key], bool]) -> Loader:
+    def _phases(self, plan: UndoPlan, target: Target, keep: Callable[[Key], bool]) -> list[Phase]:
+        """One phase per kind of undo the report needs (re-create removals, remove creates)."""
         from airflow_provider_hubassoc.batch.labels import LabelCatalog
+        from airflow_provider_hubassoc.batch.run import Phase
 
-        def load(store: PairStore) -> LoadReport:
-            labels = target.client.list_labels(target.from_type, target.to_type)
-            catalog = LabelCatalog(target.from_type, target.to_type, labels)
-            return plan.load(store, catalog, keep, fail_on_empty=self.fail_on_empty)
+        catalog: list[LabelCatalog] = []  # one labels request for every phase
 
-        return load
+        def loader(ops: frozenset[str]) -> Loader:
+            def load(store: PairStore) -> LoadReport:
+                if not catalog:
+                    labels = target.client.list_labels(target.from_type, target.to_type)
+                    catalog.append(LabelCatalog(target.from_type, target.to_type, labels))
+                return plan.load(store, catalog[0], keep, ops, fail_on_empty=self.fail_on_empty)
+
+            return load
+
+        return [Phase(operation, loader(ops)) for operation, ops in plan.undo_operations()]
 
 
 def pair_filter(from_ids: Any, pairs: Any) -> Callable[[Key], bool]:
