@@ -21,6 +21,7 @@ from airflow_provider_hubassoc.models.associations import (
     AssociationType,
     Pair,
 )
+from airflow_provider_hubassoc.models.responses import ReadError, ReadState
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.client.api import HubSpotClient
@@ -59,7 +60,12 @@ class Operation:
         """Dry run: what sending the chunk would do, from one batch read (never a write)."""
         read = client.read_associations(from_type, to_type, chunk.from_ids())
         indexes = {from_id: index_labels(records) for from_id, records in read.associations.items()}
-        verdicts = [self._dry_verdict(pair, indexes.get(pair.from_id, {})) for pair in chunk.pairs]
+        verdicts = [
+            _unread(read.error_of(pair.from_id))
+            if read.state(pair.from_id) is ReadState.ERRORED
+            else self._dry_verdict(pair, indexes.get(pair.from_id, {}))
+            for pair in chunk.pairs
+        ]
         return ChunkOutcome(chunk, verdicts, sent=False)
 
     def _dry_verdict(self, pair: Pair, held: dict[str, set[TypeKey]]) -> Verdict:
@@ -89,6 +95,12 @@ class Operation:
             return list(held)
         wanted = {(t.category.value, t.type_id) for t in pair.types}
         return [label for label in held if (label.category, label.type_id) in wanted]
+
+
+def _unread(error: ReadError | None) -> Verdict:
+    """A dry run cannot say what a record whose read failed would become: skipped, with why."""
+    why = error.describe() if error is not None else "an error"
+    return Verdict("skipped", "READ_FAILED", f"its read failed ({why}): a dry run cannot tell")
 
 
 def _names_unlabeled(pair: Pair, unlabeled: int | None) -> bool:

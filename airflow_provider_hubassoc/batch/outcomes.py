@@ -190,10 +190,15 @@ def _named(record_id: str, ids: set[str]) -> bool:
     return not ids or record_id in ids
 
 
-def read_back_verdict(pair: Pair, still_present: set[Pair] | None) -> Verdict:
-    """An accepted pair after the end-of-run read-back (None: there was none, it stays accepted)."""
+def read_back_verdict(
+    pair: Pair, still_present: set[Pair] | None, unknown: dict[Pair, str] | None = None
+) -> Verdict:
+    """An accepted pair after the end-of-run read-back (None: there was none, it stays accepted).
+    A pair whose read failed (`unknown`, with the reason) stays accepted: nothing proves it."""
     if still_present is None:
         return Verdict("accepted", None, "sent and answered 2xx; not read back")
+    if unknown and pair in unknown:
+        return Verdict("accepted", None, f"read back after the run, but the read failed: {unknown[pair]}")
     if pair in still_present:
         return Verdict("failed", "STILL_PRESENT", "read back after the run: still present")
     return Verdict("confirmed", None, "read back after the run: gone")

@@ -358,7 +358,7 @@ class BatchRun:
             self.interrupted = err
             self.stop.set(f"{type(err).__name__} on the task's thread", err)
             self._account_unsent(chunks)
-            self._write_accepted(still_present=None)
+            self._write_accepted(None)
         return self._finish()
 
     def _chunks_to_send(self) -> Iterator[Chunk]:
@@ -435,29 +435,28 @@ class BatchRun:
         if not self.accepted_chunks:
             return
         if self.stop.is_set():
-            self._write_accepted(still_present=None)
+            self._write_accepted(None)
             return
         try:
-            present = self._still_present_after_waiting()
+            present, unknown = self._still_present_after_waiting()
         except HubSpotError as err:
             log.warning("read-back after the run failed (%s): the accepted pairs stay accepted", err)
-            present = None
-        self._write_accepted(present)
+            present, unknown = None, {}
+        self._write_accepted(present, unknown)
 
-    def _still_present_after_waiting(self) -> set[Pair]:
-        """Pairs whose write does not show yet: still there after a removal (or still missing
-        after a create) when the read-back's time is up."""
+    def _still_present_after_waiting(self) -> tuple[set[Pair], dict[Pair, str]]:
+        """Pairs still there when the read-back's time is up, and those whose read kept failing
+        (with the reason): HubSpot's reads lag its writes by a few seconds, so it polls."""
         target = self.target
         deadline = self.clock() + self.settings.read_back_timeout
         pending: Iterable[Pair] = (pair for _, pair in self._accepted_pairs())
         while True:
             found = find_still_present(target.client, target.from_type, target.to_type, pending)
-            present = found.still_present
             left = deadline - self.clock()
-            if not present or left <= 0 or self.stop.is_set():
-                return set(present)
-            self.sleep(min(READ_BACK_POLL_S, left))  # HubSpot's reads lag its writes by a few seconds
-            pending = present
+            if found.all_gone or left <= 0 or self.stop.is_set():
+                return set(found.still_present), {u.pair: u.reason for u in found.unknown}
+            self.sleep(min(READ_BACK_POLL_S, left))
+            pending = found.still_present + [u.pair for u in found.unknown]
 
     def _chunks(self) -> Iterator[Chunk]:
         """The store's chunks; in a run of several phases each digest also names its phase, so a
@@ -473,17 +472,20 @@ class BatchRun:
             if others is not None:
                 yield from ((chunk, p) for i, p in enumerate(chunk.pairs) if i not in others)
 
-    def _write_accepted(self, still_present: set[Pair] | None) -> None:
+    def _write_accepted(
+        self, still_present: set[Pair] | None, unknown: dict[Pair, str] | None = None
+    ) -> None:
         """The deferred pair lines: confirmed / failed after a read-back, else still accepted.
 
-        A chunk with a pair still present is no longer a checkpoint: a retry sends it again.
+        A chunk with a pair still present is no longer a checkpoint: a retry sends it again. A
+        pair whose read failed stays accepted (its chunk stays a checkpoint: it was answered 2xx).
         """
         if not self.accepted_chunks:
             return
         revoked: dict[int, str] = {}
         for chunk, pair in self._accepted_pairs():
-            verdict = read_back_verdict(pair, still_present)
-            if still_present is not None:
+            verdict = read_back_verdict(pair, still_present, unknown)
+            if verdict.status != "accepted":  # read back: now confirmed or failed
                 self.builder.read_back(pair, verdict.status, verdict.category, verdict.message)
             if verdict.status == "failed":
                 revoked[chunk.index] = chunk.digest

@@ -20,6 +20,7 @@ from airflow_provider_hubassoc.batch.store import Chunk
 from airflow_provider_hubassoc.client.errors import HubSpotError
 from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
 from airflow_provider_hubassoc.models.associations import Pair
+from airflow_provider_hubassoc.models.responses import ReadState
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.batch.operations import Operation
@@ -133,6 +134,14 @@ class Snapshotter:
             self.stop.set(f"the snapshot read failed ({type(err).__name__}): nothing more is sent", err)
             return
         self.reads += 1
+        unread = next(
+            (i for chunk in group for i in chunk.from_ids() if result.state(i) is ReadState.ERRORED), None
+        )
+        if unread is not None:  # recording it as having nothing would make its undo lose it
+            error = result.error_of(unread)
+            why = error.describe() if error is not None else "an error"
+            self.stop.set(f"the snapshot read of record {unread} failed ({why}): nothing more is sent")
+            return
         indexes = {from_id: _index(records) for from_id, records in result.associations.items()}
         for chunk in group:
             for pair in chunk.pairs:

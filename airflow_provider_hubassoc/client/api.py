@@ -31,6 +31,7 @@ from airflow_provider_hubassoc.client.errors import (
     HubSpotNotFoundError,
     HubSpotRateLimitError,
     HubSpotTransportError,
+    HubSpotTryLaterError,
     may_hold_secret,
     redact,
     redact_json,
@@ -69,6 +70,7 @@ from airflow_provider_hubassoc.models.responses import (
 log = logging.getLogger("airflow_provider_hubassoc.client")
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
+MIGRATION_STATUS = 477  # Migration in Progress: the whole account moves between data centres
 USER_AGENT = f"airflow-provider-hubassoc/{__version__}"
 # A connection test waits out a ten-secondly 429 only this long, then answers "busy".
 TEST_CONNECTION_BOUND_S = 5.0
@@ -561,8 +563,10 @@ class HubSpotClient:
         return result
 
     def _pause(self, seconds: float, error: BaseException | None) -> None:
-        """Hold back before a retry; a 429 holds back every caller of the account."""
-        self._governor.pause(seconds, account_wide=isinstance(error, HubSpotRateLimitError))
+        """Hold back before a retry. A 429, or a 477 (the whole account is being migrated), holds
+        back every caller of the account; a 423 concerns only the records this request wrote."""
+        migrating = isinstance(error, HubSpotTryLaterError) and error.status == MIGRATION_STATUS
+        self._governor.pause(seconds, account_wide=isinstance(error, HubSpotRateLimitError) or migrating)
 
     def _attempt(
         self,

@@ -160,6 +160,8 @@ class SimulatorConfig:
     create_replies: dict[Version, CreateReply] = field(default_factory=DEFAULT_CREATE_REPLIES.copy)
     batch_status: BatchStatus = "COMPLETE"
     read_empty_as_error: bool = False  # v4 quirk: records without associations come back as errors
+    # From ids whose batch read fails with a per-input error other than not-found (INTERNAL_ERROR).
+    read_failures: frozenset[str] = frozenset()
     silent_drops: frozenset[tuple[str, str]] = frozenset()
     create_adds_unlabeled: bool = False  # UNSETTLED: creating a label also creates the unlabeled type
     rate_limit: Positive = 100

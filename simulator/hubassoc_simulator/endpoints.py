@@ -347,6 +347,12 @@ def _read_one(
     return result
 
 
+def _read_failure(fid: str, where: str) -> dict[str, Any]:
+    """A per-input error that is not a not-found: it says nothing about the record's associations."""
+    message = f"Could not read the associations of {fid}; try again later."
+    return replies.error_item("INTERNAL_ERROR", message, {"fromObjectId": [fid]}, where)
+
+
 def _no_associations(ft: str, tt: str, fid: str, where: str) -> dict[str, Any]:
     item = replies.error_item(
         "OBJECT_NOT_FOUND", f"No {tt} is associated with {ft} {fid}.", {"fromObjectId": [fid]}, where
@@ -370,6 +376,9 @@ def batch_read(
     for i, (fid, after) in enumerate(parsed):
         if not state.has_record(ft, fid):
             errors.append(_not_found(ft, [fid], f"inputs[{i}].id", {"fromObjectId": [fid]}))
+            continue
+        if fid in config.read_failures:
+            errors.append(_read_failure(fid, f"inputs[{i}].id"))
             continue
         result = _read_one(state, config, ft, tt, fid, after, now)
         if not result["to"] and config.read_empty_as_error:

@@ -287,6 +287,31 @@ def test_429_pauses_the_shared_governor(
     assert paused == [(4.0, True)]  # a 429 holds back every caller of the account
 
 
+@pytest.mark.parametrize(("status", "account_wide"), [(477, True), (423, False)])
+def test_a_migration_pauses_the_whole_account_a_lock_only_this_client(
+    make_client: ClientFactory, requests_mock: rm.Mocker, clock: FakeClock, status: int, account_wide: bool
+) -> None:
+    """477: the account is moving between data centres, every caller must wait; 423: only the
+    records this request wrote are locked."""
+    refused = {
+        "status_code": status,
+        "headers": {"Retry-After": "3"},
+        "json": {"category": "LOCKED", "message": "later"},
+    }
+    requests_mock.post(ARCHIVE_URL, [refused, {"status_code": 204}])
+    client = make_client()
+    paused: list[bool] = []
+    original = client.governor.pause
+
+    def pause(seconds: float, *, account_wide: bool = False) -> None:
+        paused.append(account_wide)
+        original(seconds, account_wide=account_wide)
+
+    client.governor.pause = pause  # type: ignore[method-assign]
+    client.archive_associations("contacts", "companies", pairs())
+    assert paused == [account_wide]
+
+
 def test_429_daily_is_raised_after_one_request(
     make_client: ClientFactory, requests_mock: rm.Mocker, clock: FakeClock
 ) -> None:

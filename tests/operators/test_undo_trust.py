@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from airflow_provider_hubassoc.operators.restore import HubSpotRestoreAssociationsOperator
 from hubassoc_simulator import FaultPlan, Simulator
@@ -182,3 +182,38 @@ def test_a_restore_can_itself_be_undone(make_sim: MakeSim, tmp_path: Path) -> No
     assert both_directions(sim) == archived
     assert value["operation"] == "label_archive"
     assert value["totals"]["requested"] == len(TARGETS)
+
+
+# -- a batch read that errored is not "gone" (issue 23 item 11, in the engine) ----------------------
+
+
+def test_end_of_run_read_back_keeps_an_unread_pair_accepted(make_sim: MakeSim, tmp_path: Path) -> None:
+    """v4 answers 204: every pair is accepted until read back. Contact 2's read fails with an
+    error other than not-found, so its pairs stay accepted, with the error on their report line."""
+    sim = make_sim(mixed_label_state(6, 8), read_failures=frozenset({"2"}))
+    report = tmp_path / "archive.jsonl"
+    pairs = [[1, 1001], [2, 1001]]
+    op = batch_op(pairs, api_version="v4", read_back=True, read_back_timeout=0, report_path=str(report))
+    value = op.execute({})
+    assert (value["totals"]["confirmed"], value["totals"]["accepted"]) == (1, 1)
+    line = next(line for line in read_report(report) if line["kind"] == "pair" and line["fromId"] == "2")
+    assert line["status"] == "accepted"
+    assert "INTERNAL_ERROR" in line["message"]
+    assert not sim.state.has_association(FT, "2", TT, "1001")  # removed, but nothing proved it
+
+
+def test_a_snapshot_read_that_errored_sends_nothing_unrecorded(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(mixed_label_state(6, 8), read_failures=frozenset({"3"}))
+    report = tmp_path / "archive.jsonl"
+    with pytest.raises(AirflowException, match="snapshot read of record 3 failed"):
+        archive(report, [(3, 1001), (3, 1002)])
+    assert sim.state.has_association(FT, "3", TT, "1001")
+    assert not [line for line in read_report(report) if line["kind"] == "snapshot"]
+
+
+def test_a_dry_run_does_not_guess_for_an_unread_record(make_sim: MakeSim) -> None:
+    make_sim(mixed_label_state(6, 8), read_failures=frozenset({"2"}))
+    value = batch_op([[1, 1001], [2, 1001]], dry_run=True).execute({})
+    assert value["totals"]["wouldRemove"] == 1
+    assert value["totals"]["skipped"] == 2  # the would-remove one, and the unread one
+    assert value["totals"]["absent"] == 0
