@@ -178,7 +178,8 @@ class LocalRateBudget:
             window = WindowLog(json.loads(row[0]), float(row[1])) if row else WindowLog()
             now = self._clock()
             result = change(window, now)
-            self._save(conn, window, now)
+            if row is None or _stored(window) != (row[0], float(row[1])):  # a refused ask changes nothing
+                self._save(conn, window, now)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -194,7 +195,7 @@ class LocalRateBudget:
             "INSERT INTO windows (account, grants, paused_until) VALUES (?, ?, ?) "
             "ON CONFLICT(account) DO UPDATE SET "
             "grants = excluded.grants, paused_until = excluded.paused_until",
-            (self._account, json.dumps(window.grants, separators=(",", ":")), window.paused_until),
+            (self._account, *_stored(window)),
         )
 
     def _begin(self, conn: sqlite3.Connection, stop: StopSignal | None) -> None:
@@ -226,6 +227,11 @@ def _drop_impossible(window: WindowLog, now: float, interval_s: float) -> None:
     window.grants = {name: stamp for name, stamp in window.grants.items() if stamp <= latest}
     if window.paused_until > now + MAX_PAUSE_S:
         window.paused_until = 0.0
+
+
+def _stored(window: WindowLog) -> tuple[str, float]:
+    """The window as its row holds it."""
+    return json.dumps(window.grants, separators=(",", ":")), window.paused_until
 
 
 def _set_up(conn: sqlite3.Connection) -> None:
