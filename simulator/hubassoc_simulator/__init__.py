@@ -15,6 +15,10 @@ Batch create (`.../batch/create`, every version) answers `201` (`create_replies`
 succeeds on what already exists. `create_adds_unlabeled=True` selects the other answer to the
 notes' UNSETTLED point: creating a labeled type also creates the pair's unlabeled one. Seed with
 `add_association(..., mirror=True)` when a test compares the state before and after a restore.
+Association limits (`association_limits={"contacts/companies/HUBSPOT_DEFINED:279": 2}`, HubSpot's
+`maxToObjectIds` per type or label): a create that would take a from record past a cap fails for
+that input only (207, `VALIDATION_ERROR`, sub-category `crm.associations.ASSOCIATION_LIMIT_EXCEEDED`,
+a message saying so); batch read pages each record's `to` list `read_page_size` at a time.
 
 Silent drops, for proving that a run never claims more than HubSpot told it:
 `sim.configure(silent_drops={("1", "1000001")})` (admin: `{"silent_drops": [["1", "1000001"]]}`)

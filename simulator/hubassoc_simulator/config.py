@@ -164,6 +164,12 @@ class SimulatorConfig:
     read_failures: frozenset[str] = frozenset()
     silent_drops: frozenset[tuple[str, str]] = frozenset()
     create_adds_unlabeled: bool = False  # UNSETTLED: creating a label also creates the unlabeled type
+    # Association limits set by an admin (HubSpot's `maxToObjectIds` per type id): key
+    # "<from type>/<to type>/<CATEGORY>:<typeId>" (canonical type names, e.g.
+    # "contacts/companies/HUBSPOT_DEFINED:279" caps the companies one contact may have, and
+    # "contacts/companies/USER_DEFINED:36" those it may have with that label) -> the most to records
+    # one from record may hold with that type. A create past a cap fails for that input (207).
+    association_limits: dict[str, Positive] = field(default_factory=dict)
     rate_limit: Positive = 100
     rate_interval_ms: Positive = 10_000
     daily_limit: Annotated[int, BeforeValidator(_refuse_bool), Field(ge=0)] | None = None

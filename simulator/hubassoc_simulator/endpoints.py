@@ -282,6 +282,42 @@ def _created(config: SimulatorConfig, ft: str, tt: str, item: _LabelInput) -> li
     return sorted(labels)
 
 
+LIMIT_SUB_CATEGORY = "crm.associations.ASSOCIATION_LIMIT_EXCEEDED"
+
+
+def _past_a_limit(
+    state: SimulatorState,
+    config: SimulatorConfig,
+    ft: str,
+    tt: str,
+    item: _LabelInput,
+    created: list[Label],
+    where: str,
+) -> dict[str, Any] | None:
+    """The per-input error of a create that would take the from record past an admin's cap on a
+    type (or label) it adds, or None. The other inputs of the batch are unaffected."""
+    if not config.association_limits:
+        return None
+    held = state.labels_of(ft, item.from_id, tt, item.to_id)
+    for category, type_id in created:
+        if (category, type_id) in held:
+            continue  # already there: creating it again takes no new slot
+        limit = config.association_limits.get(f"{ft}/{tt}/{category}:{type_id}")
+        if limit is None:
+            continue
+        count = state.count_with_type(ft, item.from_id, tt, (category, type_id))
+        if count >= limit:
+            message = (
+                f"Association limit exceeded: {ft} {item.from_id} already has {count} {tt} associations "
+                f"of type {category}:{type_id}, the limit is {limit}."
+            )
+            context = {"fromObjectId": [item.from_id], "toObjectId": [item.to_id]}
+            error = replies.error_item("VALIDATION_ERROR", message, context, where)
+            error["subCategory"] = {"code": LIMIT_SUB_CATEGORY}  # an object in a batch error item
+            return error
+    return None
+
+
 def batch_create(
     state: SimulatorState, config: SimulatorConfig, ft: str, tt: str, body: bytes, mode: str
 ) -> Outcome:
@@ -297,10 +333,13 @@ def batch_create(
     results: list[Any] = []
     errors: list[dict[str, Any]] = []
     with state.lock:
-        for item in _known_inputs(state, ft, tt, parsed, errors):
-            state.add_association(
-                ft, item.from_id, tt, item.to_id, _created(config, ft, tt, item), mirror=True
-            )
+        for i, item in enumerate(_known_inputs(state, ft, tt, parsed, errors)):
+            created = _created(config, ft, tt, item)
+            refusal = _past_a_limit(state, config, ft, tt, item, created, f"inputs[{i}]")
+            if refusal is not None:
+                errors.append(refusal)
+                continue
+            state.add_association(ft, item.from_id, tt, item.to_id, created, mirror=True)
             names = sorted(n for n in (state.label_name((ft, tt), label) for label in item.labels) if n)
             results.append(
                 {

@@ -170,6 +170,14 @@ class SimulatorState:
             pair = (canonical_type(from_type), canonical_type(to_type))
             return set(self._edges.get(pair, {}).get(str(from_id), {}).get(str(to_id), ()))
 
+    def count_with_type(self, from_type: str, from_id: str, to_type: str, label: Label) -> int:
+        """How many to records `from_id` is associated with through `label` (association limits)."""
+        with self._lock:
+            tos = self._edges.get((canonical_type(from_type), canonical_type(to_type)), {}).get(
+                str(from_id), {}
+            )
+            return sum(1 for labels in tos.values() if label in labels)
+
     def edges(self, from_type: str, to_type: str) -> dict[tuple[str, str], frozenset[Label]]:
         with self._lock:
             by_from = self._edges.get((canonical_type(from_type), canonical_type(to_type)), {})

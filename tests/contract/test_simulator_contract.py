@@ -125,6 +125,22 @@ def test_batch_create_replies(sim: Simulator, version: str) -> None:
 
 
 @pytest.mark.parametrize("version", SIM_VERSIONS)
+def test_batch_create_past_an_association_limit(sim: Simulator, version: str) -> None:
+    """A create past an admin's cap fails for that input only (207, an error saying so); the other
+    inputs of the batch are created."""
+    sim.configure(association_limits={"contacts/companies/USER_DEFINED:36": 1})  # 4 holds one (to 40)
+    client = SimClient(sim, version=version)
+    sim.state.add_records("contacts", ["6"])
+    reply = client.create([("4", "50", [(U, 36)]), ("6", "50", [(H, 279)])])
+    body = expect(reply, 207, CreateBody)
+    assert body.num_errors == 1
+    assert "limit" in body.errors[0].message.lower()
+    assert body.errors[0].context == {"fromObjectId": ["4"], "toObjectId": ["50"]}
+    assert sim.state.labels_of("contacts", "6", "companies", "50") == {(H, 279)}
+    assert not sim.state.has_association("contacts", "4", "companies", "50")
+
+
+@pytest.mark.parametrize("version", SIM_VERSIONS)
 def test_labels_replies(sim: Simulator, version: str) -> None:
     listed = expect(SimClient(sim, version=version).labels(), 200, LabelsList)
     assert any(d.label is None for d in listed.results), "unlabeled types: label absent"
