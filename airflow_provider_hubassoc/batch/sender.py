@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome, not_sent, request_failed
 from airflow_provider_hubassoc.batch.store import Chunk
+from airflow_provider_hubassoc.client import waits
 from airflow_provider_hubassoc.client.errors import HubSpotError
 from airflow_provider_hubassoc.models.summary import OnError
 
@@ -28,24 +29,22 @@ log = logging.getLogger(__name__)
 # -- stopping early ---------------------------------------------------------------------------
 
 
-class StopSignal:
-    """Set once, by whoever must end the run first; the first reason wins."""
+class StopSignal(waits.StopSignal):
+    """The run's stop: set once, by whoever must end the run first; the first reason wins, with
+    the error that caused it. `on_set` passes it on (the client's interrupt: its waits end)."""
 
     def __init__(self, on_set: Callable[[str], None] | None = None) -> None:
-        self._event = threading.Event()
-        self._on_set = on_set  # e.g. the client's interrupt: its waits end at once
-        self.reason: str | None = None
+        super().__init__()
+        self._on_set = on_set
         self.error: BaseException | None = None
 
     def set(self, reason: str, error: BaseException | None = None) -> None:
-        if not self._event.is_set():
-            self.reason, self.error = reason, error
-            self._event.set()
-            if self._on_set is not None:
-                self._on_set(reason)
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
+        if self.is_set():
+            return
+        self.error = error
+        super().set(reason)
+        if self._on_set is not None:
+            self._on_set(reason)
 
 
 class CircuitBreaker:

@@ -36,6 +36,11 @@ class StopSignal:
     def is_set(self) -> bool:
         return self._event.is_set()
 
+    @property
+    def reason(self) -> str | None:
+        """Why it was set (None while it is not)."""
+        return self._reason if self._event.is_set() else None
+
     def raise_if_set(self) -> None:
         if self._event.is_set():
             raise HubSpotInterruptedError(f"the run was stopped ({self._reason}): no request sent")
