@@ -50,6 +50,11 @@ bench-large: install
 bench-concurrency: install
 	$(BIN)/python bench/concurrency.py
 
+# Restore memory (issue 23): restore vs archive peak RSS at 100k and 1M pairs (~3 min).
+.PHONY: bench-restore-memory
+bench-restore-memory: install
+	$(BIN)/python bench/restore_memory.py
+
 # One venv per supported minor, rebuilt only when its lock or pyproject.toml changes. Under
 # `make -j` the installs take turns (flock): each writes the shared *.egg-info of `-e .`.
 .venv-af%/.installed: pyproject.toml simulator/pyproject.toml constraints/airflow-%.txt
