@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from airflow_provider_hubassoc.batch.settings import RunSettings
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.associations import Pair
+    from airflow_provider_hubassoc.models.responses import AssociationReadResult
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ READ_BACK_POLL_S = 5.0  # between the end-of-run read-back's passes
 # Fills the store with the run's pairs (the input edge, or a restore plan); raises
 # InputValidationError naming the input, or the client's typed errors (label listing).
 Loader = Callable[[PairStore], "LoadReport"]
+# What a group of from ids holds now, for the snapshot (default: a batch read).
+HeldReader = Callable[[list[str]], "AssociationReadResult"]
 
 
 class RunFailure(Exception):
@@ -104,6 +107,18 @@ class Phase:
 
     operation: Operation
     load: Loader
+    # Its own name, when two phases of a run share an operation (default: the operation's).
+    label: str | None = None
+    # Where its snapshot reads what the pairs hold (default: a batch read just before sending). A
+    # sync read its whole scope before its first write, so its phases record from that read.
+    read_held: HeldReader | None = None
+    # Decides each chunk's outcome without sending anything (a sync's dry run from its plan, or
+    # the pairs of records it could not read). Its pairs are never snapshotted.
+    decide: Callable[[Chunk], ChunkOutcome] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.operation.name
 
 
 def execute(
@@ -137,20 +152,43 @@ def execute_phases(
     _check_batch_size(settings, target.client)
     _check_dry_run_report(settings)
     report = open_report(settings, kind, target, started, header or {})
-    runs: list[tuple[BatchRun, dict[str, Any]]] = []
     try:
-        for phase in phases:
-            runs.append(_run_phase(settings, phase, target, report, stop, started, several=len(phases) > 1))
-            if runs[-1][0].interrupted is not None:
-                break  # a timeout or SIGINT on this thread: the task is ending now
-        value = runs[0][1] if len(phases) == 1 else combined_summary(kind, [v for _, v in runs])
-        if report is not None:
-            report.finish(value, complete=not any(run.stopped_early for run, _ in runs))
-        failure = next((f for f in (run.failure(v) for run, v in runs) if f is not None), None)
-        return RunResult(value, failure)
+        runs = _run_phases(settings, phases, target, report, stop, started)
+        return _result(kind, phases, runs, report)
     finally:
         if report is not None:
             report.release()
+
+
+PhaseRun = tuple["BatchRun", dict[str, Any]]
+
+
+def _run_phases(
+    settings: RunSettings,
+    phases: Sequence[Phase],
+    target: Target,
+    report: ReportFile | None,
+    stop: StopSignal,
+    started: str,
+) -> list[PhaseRun]:
+    runs: list[PhaseRun] = []
+    for phase in phases:
+        runs.append(_run_phase(settings, phase, target, report, stop, started, several=len(phases) > 1))
+        if runs[-1][0].interrupted is not None:
+            break  # a timeout or SIGINT on this thread: the task is ending now
+    return runs
+
+
+def _result(
+    kind: OperationName, phases: Sequence[Phase], runs: list[PhaseRun], report: ReportFile | None
+) -> RunResult:
+    """The summary (one phase's, or all of them added up), its report line, and the failure."""
+    names = [phase.name for phase in phases]
+    value = runs[0][1] if len(phases) == 1 else combined_summary(kind, [v for _, v in runs], names)
+    if report is not None:
+        report.finish(value, complete=not any(run.stopped_early for run, _ in runs))
+    failure = next((f for f in (run.failure(v) for run, v in runs) if f is not None), None)
+    return RunResult(value, failure)
 
 
 def _run_phase(
@@ -165,15 +203,29 @@ def _run_phase(
 ) -> tuple[BatchRun, dict[str, Any]]:
     with PairStore() as store:
         digest = _load(settings, phase.operation, store, phase.load)
-        name = phase.operation.name if several else None
+        name = phase.name if several else None
         if report is not None:
             _record_inputs(report, digest, name)
-        run = BatchRun(settings, phase.operation, target, store, report, stop, started, phase=name)
+        run = BatchRun(
+            settings,
+            phase.operation,
+            target,
+            store,
+            report,
+            stop,
+            started,
+            phase=name,
+            read_held=phase.read_held,
+            decide=phase.decide,
+        )
         return run, run.run()
 
 
-def combined_summary(kind: OperationName, values: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One summary for a run of several phases: totals added up, each phase's totals kept."""
+def combined_summary(
+    kind: OperationName, values: Sequence[dict[str, Any]], names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """One summary for a run of several phases: totals added up, each phase's totals kept (under
+    `names`, default each phase's operation)."""
     parts = [ArchiveSummary.from_xcom(v) for v in values]
     first = parts[0]
     summary = first.model_copy(deep=True, update={"operation": kind})
@@ -181,8 +233,9 @@ def combined_summary(kind: OperationName, values: Sequence[dict[str, Any]]) -> d
     summary.phases = {}
     summary.batches, summary.batch_statuses, summary.errors_by_category = 0, {}, {}
     summary.failed_sample, summary.verify_sample = [], []
-    for part in parts:
-        summary.phases[part.operation] = part.totals.model_dump(by_alias=True)
+    for n, part in enumerate(parts):
+        name = names[n] if names is not None else part.operation
+        summary.phases[name] = part.totals.model_dump(by_alias=True)
         for name in Totals.model_fields:
             setattr(summary.totals, name, getattr(summary.totals, name) + getattr(part.totals, name))
         summary.batches += part.batches
@@ -314,11 +367,14 @@ class BatchRun:
         started: str,
         *,
         phase: str | None = None,
+        read_held: HeldReader | None = None,
+        decide: Callable[[Chunk], ChunkOutcome] | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.settings, self.operation, self.target = settings, operation, target
         self.phase = phase  # named in the checkpoint of a run of several phases
+        self.read_held, self.decide = read_held, decide
         self.store, self.report, self.stop = store, report, stop
         self.clock = clock or time.monotonic  # looked up now: tests replace this module's `time`
         self.sleep = sleep or time.sleep
@@ -372,13 +428,15 @@ class BatchRun:
 
     def _snapshotted(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         """With `snapshot`, each chunk comes only once what its pairs have is on disk."""
-        if not self.settings.snapshot or self.settings.dry_run or self.report is None:
+        if not self.settings.snapshot or self.settings.dry_run or self.report is None or self.decide:
             return chunks
-        snapshotter = Snapshotter(self.target, self.operation, self.report, self.stop)
+        snapshotter = Snapshotter(self.target, self.operation, self.report, self.stop, read=self.read_held)
         return snapshotter.ahead(chunks)
 
     def _send(self, chunk: Chunk) -> ChunkOutcome:
         target = self.target
+        if self.decide is not None:
+            return self.decide(chunk)
         if self.settings.dry_run:
             return self.operation.check(target.client, target.from_type, target.to_type, chunk)
         reply = self.operation.send(target.client, target.from_type, target.to_type, chunk.pairs)

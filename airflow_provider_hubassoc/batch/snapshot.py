@@ -10,7 +10,7 @@ removed pair without its record. Runs on the calling thread, as the chunk runner
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,16 @@ def snapshot_line(pair: Pair, types: Sequence[AssociationLabel], operation: str)
     return line
 
 
+def _first_unread(result: AssociationReadResult, group: list[Chunk]) -> str | None:
+    """The first from record of `group` whose read errored (not a not-found), with its error."""
+    for chunk in group:
+        for from_id in chunk.from_ids():
+            if result.state(from_id) is ReadState.ERRORED:
+                error = result.error_of(from_id)
+                return f"{from_id} ({error.describe() if error is not None else 'an error'})"
+    return None
+
+
 def _index(records: Sequence[AssociatedRecord]) -> Held:
     held: Held = {}
     for record in records:
@@ -80,8 +90,10 @@ class Snapshotter:
         *,
         max_from_ids: int = READ_BATCH_LIMIT,
         max_chunks: int = MAX_CHUNKS_PER_READ,
+        read: Callable[[list[str]], AssociationReadResult] | None = None,
     ) -> None:
         self.target, self.operation, self.report, self.stop = target, operation, report, stop
+        self.read = read  # default: a batch read of the group's from ids
         self.max_from_ids, self.max_chunks = max_from_ids, max_chunks
         self.unlabeled = unlabeled_type_id(target.from_type, target.to_type)
         self.reads = 0
@@ -119,6 +131,8 @@ class Snapshotter:
 
     def _read(self, group: list[Chunk]) -> AssociationReadResult:
         ids = list(dict.fromkeys(i for chunk in group for i in chunk.from_ids()))
+        if self.read is not None:
+            return self.read(ids)
         return self.target.client.read_associations(self.target.from_type, self.target.to_type, ids)
 
     def _recorded(self, group: list[Chunk], read: Future[AssociationReadResult] | None) -> Iterator[Chunk]:
@@ -134,14 +148,13 @@ class Snapshotter:
             self.stop.set(f"the snapshot read failed ({type(err).__name__}): nothing more is sent", err)
             return
         self.reads += 1
-        unread = next(
-            (i for chunk in group for i in chunk.from_ids() if result.state(i) is ReadState.ERRORED), None
-        )
+        unread = _first_unread(result, group)
         if unread is not None:  # recording it as having nothing would make its undo lose it
-            error = result.error_of(unread)
-            why = error.describe() if error is not None else "an error"
-            self.stop.set(f"the snapshot read of record {unread} failed ({why}): nothing more is sent")
+            self.stop.set(f"the snapshot read of record {unread} failed: nothing more is sent")
             return
+        self._write(group, result)
+
+    def _write(self, group: list[Chunk], result: AssociationReadResult) -> None:
         indexes = {from_id: _index(records) for from_id, records in result.associations.items()}
         for chunk in group:
             for pair in chunk.pairs:

@@ -429,10 +429,7 @@ class Simulator:
                 outcome = endpoints.Outcome(reply)
         elif (account := _ACCOUNT_PATH.match(path)) is not None:
             endpoint = "account_details"
-            if method != "GET":
-                outcome = endpoints.Outcome(replies.error(405, "VALIDATION_ERROR", "Use GET"))
-            else:  # not numbered: a fault schedule counts the association endpoints only
-                outcome, fault = self._api(handler, config, endpoint, account, body, 0)
+            outcome, fault = self._account(handler, method, config, account, body)
         else:
             match = _route(path)
             if match is not None:
@@ -447,6 +444,15 @@ class Simulator:
             self._apply_fault(fault, outcome, config)
         outcome.reply.raw = outcome.reply.encode()
         return endpoint, version, outcome, fault
+
+    def _account(
+        self, handler: _Handler, method: str, config: SimulatorConfig, match: re.Match[str], body: bytes
+    ) -> tuple[endpoints.Outcome, str | None]:
+        """The account-details pages: authenticated and rate limited like the API, but not
+        numbered (a fault schedule counts the association endpoints only)."""
+        if method != "GET":
+            return endpoints.Outcome(replies.error(405, "VALIDATION_ERROR", "Use GET")), None
+        return self._api(handler, config, "account_details", match, body, 0)
 
     def _pick_fault(self, config: SimulatorConfig, endpoint: str, number: int | None) -> str | None:
         plan = config.faults
