@@ -21,7 +21,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from airflow_provider_hubassoc.batch.operations import (
     UNDO_CREATE,
     Operation,
     undo_of,
+    unlabeled_type_id,
 )
 from airflow_provider_hubassoc.batch.report import (
     ACCEPTED,
@@ -54,6 +55,9 @@ from airflow_provider_hubassoc.models.identifiers import InputValidationError, p
 from airflow_provider_hubassoc.models.summary import OperationName
 
 IN_DOUBT = "in_doubt"  # a snapshot without a pair line: the run crashed between the two
+# In a phase's `ops`: the creates of this op whose undo removed the pair whole although it held
+# types before (see `_recreated`), so the re-create phase puts those types back.
+RECREATE = "recreate:"
 UNDONE_STATUSES = (CONFIRMED, ACCEPTED, DONE_EARLIER, IN_DOUBT)
 Key = tuple[str, str]
 _BATCH = 5_000
@@ -83,11 +87,17 @@ class UndoPlan:
 
     def undo_operations(self) -> list[tuple[Operation, frozenset[str]]]:
         """What undoes the report's run, phase by phase, with the operations each one undoes:
-        a create undoes the removals, a label archive the creates (a sync had both)."""
+        a label archive undoes the creates, then a create the removals (a sync had both).
+
+        Creates are undone first: removing an added unlabeled type removes every label of the pair
+        (HubSpot's rule), so what the pair held before must be created after that, not before.
+        """
         assert self._db is not None, "read_undo_plan fills the plan first"
         recorded = {str(op) for (op,) in self._db.execute("SELECT DISTINCT op FROM snap")}
         removals = frozenset(op for op in recorded if OPERATIONS[op].removes)
-        phases = [(RESTORE, removals), (UNDO_CREATE, frozenset(recorded - removals))]
+        creates = frozenset(recorded - removals)
+        recreate = removals | {RECREATE + op for op in creates} if removals else frozenset()
+        phases = [(UNDO_CREATE, creates), (RESTORE, recreate)]
         return [(operation, ops) for operation, ops in phases if ops]
 
     @property
@@ -113,12 +123,18 @@ class UndoPlan:
             " LEFT JOIN outcome o USING (from_id, to_id, op) WHERE instr(?, ',' || s.op || ',') > 0"
             " ORDER BY s.from_id, s.to_id, s.op"
         )
-        with contextlib.closing(self._db.execute(query, ("," + ",".join(sorted(ops)) + ",",))) as cursor:
+        names = {op.removeprefix(RECREATE) for op in ops}
+        unlabeled = unlabeled_type_id(*self.object_types)
+        with contextlib.closing(self._db.execute(query, ("," + ",".join(sorted(names)) + ",",))) as cursor:
             while batch := cursor.fetchmany(_BATCH):
                 for from_id, to_id, op, recorded, requested, line, status in batch:
                     key = (str(from_id), str(to_id))
-                    if keep(key) and (status or IN_DOUBT) in UNDONE_STATUSES:
-                        yield from _undo_rows(self.path, key, op, recorded, requested, line)
+                    if not keep(key) or (status or IN_DOUBT) not in UNDONE_STATUSES:
+                        continue
+                    if op in ops:
+                        yield from _undo_rows(self.path, key, op, recorded, requested, line, unlabeled)
+                    elif RECREATE + op in ops:
+                        yield from _recreated(self.path, key, recorded, requested, line, unlabeled)
 
     def load(
         self,
@@ -153,11 +169,16 @@ class UndoPlan:
         self.close()
 
 
-def _undo_rows(path: str, key: Key, op: str, recorded: str, requested: str, line: int) -> Iterator[Row]:
+def _types(text: str) -> tuple[AssociationType, ...]:
+    return tuple(AssociationType.model_validate(t) for t in json.loads(text))
+
+
+def _undo_rows(
+    path: str, key: Key, op: str, recorded: str, requested: str, line: int, unlabeled: int | None
+) -> Iterator[Row]:
     """The store rows undoing one pair, named by its snapshot's report line."""
     where = f"report {path!r} line {line}"
-    before = tuple(AssociationType.model_validate(t) for t in json.loads(recorded))
-    types = tuple(AssociationType.model_validate(t) for t in json.loads(requested))
+    before, types = _types(recorded), _types(requested)
     undo = undo_of(op, Pair(key[0], key[1], types), before)
     if undo is None:
         return
@@ -165,8 +186,36 @@ def _undo_rows(path: str, key: Key, op: str, recorded: str, requested: str, line
     keys = [spec_key(t) for t in pair.types]
     if operation is ARCHIVE:  # the pair had nothing before: remove it whole, labels and all
         keys = [UNLABELED_KEY, *(spec_key(t) for t in types)]
+    elif _adds_unlabeled(before, pair.types, unlabeled):  # removing it removes the pair whole
+        keys = [UNLABELED_KEY, *keys]
     for label_key in keys:
         yield pair.from_id, pair.to_id, label_key, where
+
+
+def _adds_unlabeled(
+    before: Sequence[AssociationType], added: Sequence[AssociationType], unlabeled: int | None
+) -> bool:
+    """A create gave the unlabeled type to a pair that held labels without it (a state HubSpot
+    itself does not keep, but a seeded account or an older API may): its undo removes the pair
+    whole, and the re-create phase puts back what it held."""
+
+    def is_unlabeled(t: AssociationType) -> bool:
+        return t.category.value == "HUBSPOT_DEFINED" and t.type_id == unlabeled
+
+    return bool(before) and any(is_unlabeled(t) for t in added) and not any(is_unlabeled(t) for t in before)
+
+
+def _recreated(
+    path: str, key: Key, recorded: str, requested: str, line: int, unlabeled: int | None
+) -> Iterator[Row]:
+    """What a create's undo removed whole although the pair held it before: created again."""
+    before = _types(recorded)
+    added = tuple(t for t in _types(requested) if t not in set(before))
+    if not _adds_unlabeled(before, added, unlabeled):
+        return
+    where = f"report {path!r} line {line}"
+    for t in before:
+        yield key[0], key[1], spec_key(t), where
 
 
 def read_undo_plan(path: str) -> UndoPlan:
