@@ -105,6 +105,12 @@ class HubSpotArchiveAssociationsOperator(HubSpotBatchOperator):
 
         return load
 
+    def _lineage_inputs(self) -> list[Any]:
+        """OpenLineage: a `SqlSource` query's tables, or the file / object-storage URI read."""
+        from airflow_provider_hubassoc.operators.lineage import input_datasets
+
+        return input_datasets(self.inputs)
+
 
 class HubSpotArchiveAssociationLabelsOperator(HubSpotArchiveAssociationsOperator):
     """Remove named labels between record pairs (`batch/labels/archive`), leaving the others.

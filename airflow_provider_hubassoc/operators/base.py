@@ -131,6 +131,7 @@ class HubSpotBatchOperator(BaseOperator):
             result = execute_phases(settings, phases, target, stop=stop, header=header, kind=kind)
         except RunFailure as err:
             raise _airflow_error(err) from err
+        self._run_summary = result.summary  # for OpenLineage at completion (no XCom read in its fork)
         if result.failure is not None:
             self._push_summary(context, result.summary)
             failure = result.failure
@@ -193,6 +194,37 @@ class HubSpotBatchOperator(BaseOperator):
                 ti.xcom_push(key="summary", value=value)
             except Exception:  # never hide the real failure behind an XCom problem
                 self.log.warning("could not push the summary XCom", exc_info=True)
+
+    # -- OpenLineage (the optional `openlineage` extra; operators/lineage.py) --------------------
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """What the run read (`_lineage_inputs`), the associations it changed (namespace
+        `hubspot://<portalId>`, name `associations/<from>/<to>`) and its totals (run facet
+        `hubspotRun`). Called by the OpenLineage provider only; lineage never fails the task."""
+        from airflow_provider_hubassoc.operators.lineage import operator_lineage, run_account
+
+        summary = self._lineage_summary(task_instance)
+        # One request, on the run's own client when it has one; a dry run changed no account.
+        account = (
+            run_account(self._client, self.hook.get_conn) if summary and not summary.get("dryRun") else None
+        )
+        return operator_lineage(self._lineage_datasets(), summary, account)
+
+    def _lineage_inputs(self) -> list[Any]:
+        """The OpenLineage datasets this operator read its pairs from; each operator names its own."""
+        return []
+
+    def _lineage_datasets(self) -> list[Any]:
+        try:
+            return self._lineage_inputs()
+        except Exception:  # a connection gone since the run, a query the parser cannot read
+            self.log.warning("OpenLineage: could not name this run's input datasets", exc_info=True)
+            return []
+
+    def _lineage_summary(self, task_instance: Any) -> dict[str, Any] | None:
+        """This run's summary, kept by `run_engine`: the OpenLineage provider calls us in a forked
+        process, where an XCom read through Airflow 3's supervisor can hang."""
+        summary = getattr(self, "_run_summary", None)
+        return summary if isinstance(summary, dict) else None
 
 
 def _airflow_error(err: Exception) -> BaseException:

@@ -163,6 +163,12 @@ class HubSpotRestoreAssociationsOperator(HubSpotBatchOperator):
 
         return [Phase(operation, loader(ops)) for operation, ops in plan.undo_operations()]
 
+    def _lineage_inputs(self) -> list[Any]:
+        """OpenLineage: the report of the run undone."""
+        from airflow_provider_hubassoc.operators.lineage import input_datasets
+
+        return input_datasets(self.undo_report_path)
+
 
 def pair_filter(from_ids: Any, pairs: Any) -> Callable[[Key], bool]:
     """Which pairs to undo: all, those of `from_ids`, or exactly `pairs`. Raises
