@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+# The one place the version is kept: pyproject.toml reads it, get_provider_info() returns it, and
+# CHANGELOG.md names it (tests/test_version.py).
+__version__ = "1.0.0"
 
 CONN_TYPE = "hubspot"
 
