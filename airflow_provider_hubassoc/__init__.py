@@ -127,6 +127,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_hubassoc.operators.archive",
                     "airflow_provider_hubassoc.operators.restore",
+                    "airflow_provider_hubassoc.operators.sync",
                 ],
             }
         ],

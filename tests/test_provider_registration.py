@@ -61,6 +61,7 @@ def test_providers_manager_draws_the_connection_form() -> None:
         "airflow_provider_hubassoc.hooks.hubspot",
         "airflow_provider_hubassoc.operators.archive",
         "airflow_provider_hubassoc.operators.restore",
+        "airflow_provider_hubassoc.operators.sync",
         "airflow_provider_hubassoc.sensors.batch_status",
         "airflow_provider_hubassoc.triggers.batch_status",
     ],

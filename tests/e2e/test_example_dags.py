@@ -27,6 +27,7 @@ EXAMPLE_DAG_IDS = {
     "hubspot_cleanup_fanout",
     "hubspot_warehouse_cleanup",  # run in tests/e2e/test_warehouse_example.py
     "hubspot_undo_cleanup",  # run in tests/e2e/test_undo_example.py
+    "hubspot_warehouse_mirror",  # run in tests/e2e/test_warehouse_mirror_example.py
 }
 
 pytestmark = pytest.mark.e2e
