@@ -41,6 +41,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/sync.py
 
 bench-large: install
 	$(BIN)/python bench/run_bench.py --sizes 10000 100000 1000000
