@@ -111,3 +111,16 @@ $(VENV)/.e2e-installed: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-af* .pytest_cache .mypy_cache .ruff_cache *.egg-info simulator/*.egg-info .demo
+
+# The docs site (Sphinx + MyST from docs/, into docs/_build): warnings are errors, and -n checks
+# every page, heading and cross-reference link; linkcheck then covers the site's own links only
+# (external ones are ignored in docs/conf.py: no network here). About 20 s.
+.PHONY: docs
+docs: $(VENV)/.docs-installed
+	rm -rf docs/_build
+	$(BIN)/python -m sphinx -W --keep-going -n -q -b html docs docs/_build/html
+	$(BIN)/python -m sphinx -W --keep-going -n -q -b linkcheck docs docs/_build/linkcheck
+
+$(VENV)/.docs-installed: $(STAMP)
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[docs]'
+	touch $@
