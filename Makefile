@@ -124,3 +124,16 @@ docs: $(VENV)/.docs-installed
 $(VENV)/.docs-installed: $(STAMP)
 	$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[docs]'
 	touch $@
+
+# The release artifacts as a user gets them (tools/package_check.py): python -m build (sdist, then
+# the wheel from it), twine check --strict, and the wheel installed alone in a fresh venv with the
+# Airflow 3.3 lock and the simulator's wheel, where `airflow providers list` must show it and the
+# nightly clean-up example must run (`airflow dags test`) against the simulator. 1-3 min (the
+# fresh install is most of it: ~30 s from a warm pip cache, ~90 s from a cold one).
+.PHONY: package-check
+package-check: $(VENV)/.release-installed
+	$(BIN)/python tools/package_check.py
+
+$(VENV)/.release-installed: $(STAMP)
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[release]'
+	touch $@
