@@ -230,12 +230,14 @@ def test_an_empty_input_is_a_run_with_nothing_to_do(
     path = tmp_path / "empty.csv"
     path.write_text("from_id,to_id\n")
     with caplog.at_level("INFO"):
-        value = batch_op([] if empty == "list" else str(path), report_path=str(tmp_path / "r.jsonl")).execute({})
+        inputs = [] if empty == "list" else str(path)
+        value = batch_op(inputs, report_path=str(tmp_path / "r.jsonl")).execute({})
     assert value["totals"]["requested"] == value["batches"] == 0
     assert caplog.text.count("is empty: nothing to send") == 1
     assert sim.counters()["requests"] == 0
     summary = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[-1])
-    assert summary["kind"] == "summary" and summary["totals"]["requested"] == 0
+    assert summary["kind"] == "summary"
+    assert summary["totals"]["requested"] == 0
 
 
 def test_empty_file_and_batch_size_above_connection_maximum(make_sim: MakeSim, tmp_path: Path) -> None:
