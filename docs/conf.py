@@ -19,7 +19,7 @@ from airflow_provider_hubassoc import __version__  # noqa: E402
 
 project = "airflow-provider-hubassoc"
 author = "airflow-provider-hubassoc maintainers"
-copyright = "2026, airflow-provider-hubassoc maintainers"  # noqa: A001
+copyright = "2026, airflow-provider-hubassoc maintainers"
 version = release = __version__
 
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
