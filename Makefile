@@ -76,9 +76,10 @@ test-af%: .venv-af%/.installed
 # constraints/airflow-<minor>.txt.
 lock: $(foreach m,$(AIRFLOW_MINORS),lock-$(m))
 
-# The newest minor's lock also pins what `make e2e` and `make e2e-celery` add (selenium, Celery).
+# The newest minor's lock also pins what `make e2e` and `make e2e-celery` add (selenium, Celery),
+# what `make docs` builds with (Sphinx) and what `make package-check` releases with (build, twine).
 LOCK_EXTRAS := test,lint
-lock-3.3: LOCK_EXTRAS := test,lint,e2e
+lock-3.3: LOCK_EXTRAS := test,lint,e2e,docs,release
 
 lock-%:
 	rm -rf .venv-af$*
