@@ -29,7 +29,7 @@ window (from the simulator's first request) is left out: it starts empty, so eve
 So is the part-window at the end: a run that ends just after a burst would look faster than the
 ceiling. The 429 share counts every request of the configuration, first window included.
 
-    .venv/bin/python bench/concurrency.py                 # 40,000 pairs per configuration, about 5 min
+    .venv/bin/python bench/concurrency.py                 # 80,000 pairs per configuration, about 12 min
     .venv/bin/python bench/concurrency.py --quick         # a smoke run (tiny N, 1 and 2 tasks)
     .venv/bin/python bench/concurrency.py --modes "static split" --tasks 8 --no-docs
 """
@@ -69,7 +69,7 @@ WINDOW_S = 10.0
 POLL_S = 0.05
 MODES = ("shared", "machine-local", "static split", "uncoordinated")
 TASKS = (1, 2, 4, 8)
-DEFAULT_PAIRS = 40_000
+DEFAULT_PAIRS = 80_000  # three whole steady windows: one window alone moves a row by +-3%
 QUICK_PAIRS, QUICK_TASKS = 2_000, (1, 2)
 REDIS_CONN_ID = "hubspot_rate_budget"
 BUDGET_KEY_PATTERN = "hubassoc:rate:*"  # client/shared_budget.py's KEY_PREFIX
