@@ -205,7 +205,7 @@ def test_end_of_run_read_back_keeps_an_unread_pair_accepted(make_sim: MakeSim, t
 def test_a_snapshot_read_that_errored_sends_nothing_unrecorded(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = make_sim(mixed_label_state(6, 8), read_failures=frozenset({"3"}))
     report = tmp_path / "archive.jsonl"
-    with pytest.raises(AirflowException, match="snapshot read of record 3 .INTERNAL_ERROR"):
+    with pytest.raises(AirflowException, match=r"snapshot read of record 3 .INTERNAL_ERROR"):
         archive(report, [(3, 1001), (3, 1002)])
     assert sim.state.has_association(FT, "3", TT, "1001")
     assert not [line for line in read_report(report) if line["kind"] == "snapshot"]
