@@ -192,10 +192,12 @@ class ChunkRunner:
         try:
             return self.send(chunk)
         except HubSpotError as err:
-            if not err.fatal:  # still failing after the client's retries: this chunk failed
-                return request_failed(chunk, err)
-            self.stop.set(_stop_reason(err), err)
-            return request_failed(chunk, err)
+            unsent = err.requests_sent == 0  # stopped, or out of time, before any request left
+            if err.fatal or unsent:  # going on is pointless, or would skip work without a word
+                self.stop.set(_stop_reason(err), err)
+            if unsent:
+                return not_sent(chunk, f"not attempted: {self.stop.reason}")
+            return request_failed(chunk, err)  # still failing after the client's retries
         except BaseException as err:
             self.stop.set(_stop_reason(err), err)  # from the worker, before the next chunk starts
             return request_failed(chunk, err)

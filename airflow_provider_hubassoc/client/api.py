@@ -301,6 +301,12 @@ def _waits_out_a_busy_account(error: BaseException) -> bool:
     return isinstance(error, HubSpotRateLimitError) and error.retryable
 
 
+class _Sent:
+    """How many requests one call has let leave this machine (its errors carry the count)."""
+
+    count = 0
+
+
 class _Bearer(requests.auth.AuthBase):
     """Sets the Authorization header (and keeps ~/.netrc from replacing it)."""
 
@@ -552,11 +558,13 @@ class HubSpotClient:
         retrying = replace(policy, sleep=self._stop.interruptible(policy.sleep)).retrying(
             deadline, self._pause
         )
+        sent = _Sent()
         try:
             result: _T = retrying(
-                self._attempt, method, self.base_url + path, body, parse, bounds, decode or _decode
+                self._attempt, method, self.base_url + path, body, parse, bounds, decode or _decode, sent
             )
         except HubSpotError as error:
+            error.requests_sent = sent.count
             if error.retryable:  # the others are answers, not outages: the caller reports them
                 log.warning("HubSpot %s %s gave up: %s", method, path, type(error).__name__)
             raise
@@ -576,15 +584,16 @@ class HubSpotClient:
         parse: Callable[[int, Any | None], _T],
         bounds: WaitBounds,
         decode: Callable[[Reply, str], Any | None],
+        sent: _Sent,
     ) -> _T:
         """One attempt: at most one OAuth token refresh when HubSpot refuses the token."""
         token = self._tokens.get_token()
-        reply = self._exchange(method, url, body, token, bounds)
+        reply = self._exchange(method, url, body, token, bounds, sent)
         if reply.status == 401 and self._tokens.is_oauth:
             log.info("HubSpot refused the OAuth access token; refreshing it once")
             self._tokens.invalidate(token)
             token = self._tokens.get_token()
-            reply = self._exchange(method, url, body, token, bounds)
+            reply = self._exchange(method, url, body, token, bounds, sent)
         if not 200 <= reply.status < 300:
             raise error_from_reply(reply, token)
         data = decode(reply, token)
@@ -597,12 +606,13 @@ class HubSpotClient:
             ) from None
 
     def _exchange(
-        self, method: str, url: str, body: dict[str, Any] | None, token: str, bounds: WaitBounds
+        self, method: str, url: str, body: dict[str, Any] | None, token: str, bounds: WaitBounds, sent: _Sent
     ) -> Reply:
         with self._governor.slot(bounds):
             # The attempt's clock starts once the governor lets it go: waiting for a slot is
             # not HubSpot being slow (it still counts against the call's total time).
             self._stop.raise_if_set()
+            sent.count += 1
             deadline = time.monotonic() + min(self._attempt_timeout, max(bounds.time_left() or 0.0, 0.0))
             reply = exchange(
                 self._session,

@@ -59,6 +59,9 @@ class HubSpotError(Exception):
     """
 
     fatal: bool = False
+    # How many requests of the call left this machine before it failed (set by the client): 0
+    # means HubSpot never saw it (stopped or out of time while waiting for a slot).
+    requests_sent: int | None = None
 
     def __init__(
         self,

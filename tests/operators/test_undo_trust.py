@@ -217,3 +217,51 @@ def test_a_dry_run_does_not_guess_for_an_unread_record(make_sim: MakeSim) -> Non
     assert value["totals"]["wouldRemove"] == 1
     assert value["totals"]["skipped"] == 2  # the would-remove one, and the unread one
     assert value["totals"]["absent"] == 0
+
+
+# -- a chunk that never left the machine is not attempted, never "failed" --------------------------
+
+
+def test_on_kill_while_waiting_for_a_rate_slot_leaves_the_chunk_not_attempted(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    """One request per 10 s: the second chunk waits for a slot when the task is killed. It never
+    left the machine, so its pair is skipped (not attempted), and the run ends at once."""
+    import threading
+    import time
+
+    sim = make_sim(mixed_label_state(6, 8), extra={"rate_limit": 1})
+    op = batch_op(
+        [[1, 1001], [1, 1002], [1, 1003]],
+        batch_size=1,
+        max_concurrency=1,
+        report_path=str(tmp_path / "r.jsonl"),
+    )
+    threading.Timer(1.0, op.on_kill).start()
+    started = time.monotonic()
+    with pytest.raises(AirflowException, match="on_kill"):
+        op.execute({})
+    assert time.monotonic() - started < 5, "the wait for a slot ended on on_kill"
+    pairs = {line["toId"]: line for line in read_report(tmp_path / "r.jsonl") if line["kind"] == "pair"}
+    assert pairs["1001"]["status"] == "confirmed"
+    assert {pairs[t]["status"] for t in ("1002", "1003")} == {"skipped"}
+    assert all("not attempted" in pairs[t]["message"] for t in ("1002", "1003"))
+    assert sim.counters()["by_endpoint"]["batch_archive"] == 1
+
+
+def test_a_slot_past_the_deadline_stops_the_run_instead_of_skipping_silently(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = make_sim(mixed_label_state(6, 8), extra={"rate_limit": 1, "retry_total_timeout": 1})
+    op = batch_op(
+        [[1, 1001], [1, 1002]], batch_size=1, max_concurrency=1, report_path=str(tmp_path / "r.jsonl")
+    )
+    with pytest.raises(AirflowException, match="stopped early"):
+        op.execute({})
+    summary = read_report(tmp_path / "r.jsonl")[-1]
+    assert (summary["totals"]["confirmed"], summary["totals"]["skipped"], summary["totals"]["failed"]) == (
+        1,
+        1,
+        0,
+    )
+    assert sim.counters()["by_endpoint"]["batch_archive"] == 1
