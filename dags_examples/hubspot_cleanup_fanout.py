@@ -3,11 +3,11 @@
 Each mapped task archives one partition. All of them call the same HubSpot account, so:
 - the `hubspot_api` pool caps how many run at once across the whole deployment (create it with
   `airflow pools set hubspot_api 4 "HubSpot API calls"`);
-- the account's rate budget is shared through Redis: the HubSpot connection names a Redis
-  connection in its extras (`"rate_limit_redis_conn_id": "hubspot_rate_budget"`), so every
-  partition, on any worker, takes its requests from one rolling window and together they stay
-  under HubSpot's ten-secondly ceiling. Without Redis, give each task `rate_limit_share=1 /
-  POOL_SLOTS` instead: a static split that holds while all partitions run at once.
+- the account's rate budget is shared: every partition takes its requests from one rolling
+  window, so together they stay under HubSpot's ten-secondly ceiling. On one machine (the
+  default connection, no Redis) the window is a SQLite file every worker process there opens;
+  across machines, name a Redis connection in the HubSpot connection's extras
+  (`"rate_limit_redis_conn_id": "hubspot_rate_budget"`) and every worker shares it there.
 
 Partitions are written through `ObjectStoragePath`: on a distributed executor, mapped tasks run on
 other machines, so set `HUBSPOT_CLEANUP_PARTITION_DIR` to shared storage (`s3://bucket/prefix`,
