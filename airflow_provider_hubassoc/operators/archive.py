@@ -25,9 +25,15 @@ class HubSpotArchiveAssociationsOperator(HubSpotBatchOperator):
     (`from_id,to_id` header) / JSONL file, local or an ObjectStoragePath URI, or a `SqlSource`.
     Pairs are grouped by their from record, deduplicated and sent `batch_size` pairs per request.
 
+    :param from_object_type: the object type the associations go from (`contacts`, `0-1`,
+        `p1234_MyObject`...).
+    :param to_object_type: the object type they go to.
+    :param inputs: the pairs to archive (see above); templated.
     :param read_back: read the `accepted` pairs back at the end of the run (HubSpot's batch read),
         so they end `confirmed`, or `failed` if still present after `read_back_timeout` seconds.
         Without it, a v4 run (204, no body) ends with every sent pair `accepted`.
+    :param read_back_timeout: seconds the end-of-run read-back waits for HubSpot's reads to catch
+        up with its writes.
     :param resume: let the checkpoint of another run's report (same operation and object types)
         skip chunks. Without it only a retry of the same task of the same DAG run skips work.
     :param snapshot: before each chunk is sent, record in the report what its pairs have (each

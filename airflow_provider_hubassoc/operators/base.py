@@ -30,6 +30,8 @@ class HubSpotBatchOperator(BaseOperator):
     :param max_concurrency: requests in flight at once (all share the account's rate budget).
     :param on_error: `fail` (any failed pair fails the task), `threshold` (more than
         `max_error_ratio` of the pairs), or `ignore`.
+    :param max_error_ratio: with `on_error="threshold"`, the share of failed pairs (0-1) the task
+        tolerates; a run that can no longer stay under it stops early.
     :param dry_run: read, never write: the summary says what a real run would change.
     :param report_path: where this run's per-pair JSONL report is written (local path or object
         storage URI). It is the run's checkpoint: a retry skips what was done.

@@ -35,7 +35,8 @@ class HubSpotRestoreAssociationsOperator(HubSpotBatchOperator):
         cannot be read (e.g. a token without the scope): you confirm they are the same account.
     :param from_ids: undo only the pairs of these from records; or
     :param pairs: undo only these pairs (`(from_id, to_id)` or `{"from_id":..., "to_id":...}`).
-    :param from_object_type, to_object_type: optional; when given they must match the report's.
+    :param from_object_type: optional; when given it must match the report's.
+    :param to_object_type: optional; when given it must match the report's.
 
     Dry run: `wouldCreate` / `wouldRemove` count the pairs the undo would change, `present` /
     `absent` those already as they were.
