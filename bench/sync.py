@@ -109,6 +109,16 @@ def minimum_requests(n: int, counts: dict[str, int], batch: int = 100, read_batc
 # -- the child: one sync ----------------------------------------------------------------------------
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries the parent's peak at the
+    fork over an exec into it, so a child of a harness that built a 1M-pair seed would report that."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return peak_rss_kb() / 1024
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
 def child(url: str, token: str, desired: str, report: str, rate_limit: int) -> None:
     os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(
         {"conn_type": "hubspot", "host": url, "password": token, "extra": {"rate_limit": rate_limit}}
@@ -127,6 +137,7 @@ def child(url: str, token: str, desired: str, report: str, rate_limit: int) -> N
     started = time.perf_counter()
     plan = plan_sync(target, SyncRequest(desired), max_concurrency=8)
     planned = time.perf_counter()
+    plan_peak_mb = peak_rss_mb()
     with plan:
         header = {**header_of(plan.stats), "account": client.account().to_json()}
         result = execute_phases(
@@ -140,7 +151,8 @@ def child(url: str, token: str, desired: str, report: str, rate_limit: int) -> N
             "wall_s": done - started,
             "totals": result.summary["totals"],
             "sync": plan.stats.to_json(),
-            "peak_rss_mb": peak_rss_kb() / 1024,
+            "peak_rss_mb": peak_rss_mb(),
+            "plan_peak_mb": plan_peak_mb,  # peak RSS once the difference is computed, before any write
         }
     )
 
