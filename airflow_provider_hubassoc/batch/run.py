@@ -185,6 +185,7 @@ def _result(
     """The summary (one phase's, or all of them added up), its report line, and the failure."""
     names = [phase.name for phase in phases]
     value = runs[0][1] if len(phases) == 1 else combined_summary(kind, [v for _, v in runs], names)
+    value["operation"] = kind  # a sync that needed one phase is still a sync
     if report is not None:
         report.finish(value, complete=not any(run.stopped_early for run, _ in runs))
     failure = next((f for f in (run.failure(v) for run, v in runs) if f is not None), None)

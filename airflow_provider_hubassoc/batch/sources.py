@@ -92,7 +92,7 @@ def _decode(raw: bytes, name: str, number: int) -> str:
         ) from None
 
 
-def _lines(name: str) -> Iterator[tuple[int, str]]:
+def text_lines(name: str) -> Iterator[tuple[int, str]]:
     """(line number, text) for each line of a UTF-8 file; each line is decoded on its own, so an
     error names its exact line."""
     number = 0
@@ -139,7 +139,7 @@ def _file_items(location: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _jsonl_items(name: str) -> Iterator[tuple[str, Any]]:
-    for number, text in _lines(name):
+    for number, text in text_lines(name):
         if text.strip():
             where = f"{name} line {number}"
             yield where, _json_value(text, where)
@@ -190,7 +190,7 @@ def _nesting(text: str) -> int:
 
 def _csv_items(name: str) -> Iterator[tuple[str, Any]]:
     """Each CSV row after the header as a mapping of its non-blank cells (blank lines skipped)."""
-    reader = csv.reader(text for _, text in _lines(name))
+    reader = csv.reader(text for _, text in text_lines(name))
     header: list[str] | None = None
     for row in _csv_rows(reader, name):
         if not any(cell.strip() for cell in row):

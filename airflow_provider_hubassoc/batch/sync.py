@@ -44,7 +44,7 @@ from airflow_provider_hubassoc.batch.labels import UNLABELED_KEY, LabelCatalog, 
 from airflow_provider_hubassoc.batch.operations import ARCHIVE, ARCHIVE_LABELS, CREATE, Operation
 from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome, Verdict
 from airflow_provider_hubassoc.batch.run import Phase
-from airflow_provider_hubassoc.batch.sources import _lines, is_file_input, iter_inputs
+from airflow_provider_hubassoc.batch.sources import is_file_input, iter_inputs, text_lines
 from airflow_provider_hubassoc.batch.sql_source import SqlSource
 from airflow_provider_hubassoc.batch.store import Chunk, PairStore, Row
 from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
@@ -371,7 +371,7 @@ def _scope_records(scope: Any) -> Generator[tuple[str, Any], None, None]:
     if not name.split("?", 1)[0].lower().endswith(".csv"):
         yield from _records(scope)
         return
-    reader = csv.reader(text for _, text in _lines(name))
+    reader = csv.reader(text for _, text in text_lines(name))
     header: list[str] | None = None
     for row in reader:
         cells = [cell.strip() for cell in row]

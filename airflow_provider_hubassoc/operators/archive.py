@@ -113,7 +113,7 @@ class HubSpotArchiveAssociationsOperator(HubSpotBatchOperator):
 
     def _lineage_inputs(self) -> list[Any]:
         """OpenLineage: a `SqlSource` query's tables, or the file / object-storage URI read."""
-        from airflow_provider_hubassoc.operators.lineage import input_datasets
+        from airflow_provider_hubassoc.lineage import input_datasets
 
         return input_datasets(self.inputs)
 

@@ -197,12 +197,12 @@ class HubSpotBatchOperator(BaseOperator):
             except Exception:  # never hide the real failure behind an XCom problem
                 self.log.warning("could not push the summary XCom", exc_info=True)
 
-    # -- OpenLineage (the optional `openlineage` extra; operators/lineage.py) --------------------
+    # -- OpenLineage (the optional `openlineage` extra; lineage.py) --------------------
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """What the run read (`_lineage_inputs`), the associations it changed (namespace
         `hubspot://<portalId>`, name `associations/<from>/<to>`) and its totals (run facet
         `hubspotRun`). Called by the OpenLineage provider only; lineage never fails the task."""
-        from airflow_provider_hubassoc.operators.lineage import operator_lineage, run_account
+        from airflow_provider_hubassoc.lineage import operator_lineage, run_account
 
         summary = self._lineage_summary(task_instance)
         # One request, on the run's own client when it has one; a dry run changed no account.

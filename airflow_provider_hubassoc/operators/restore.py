@@ -166,7 +166,7 @@ class HubSpotRestoreAssociationsOperator(HubSpotBatchOperator):
 
     def _lineage_inputs(self) -> list[Any]:
         """OpenLineage: the report of the run undone."""
-        from airflow_provider_hubassoc.operators.lineage import input_datasets
+        from airflow_provider_hubassoc.lineage import input_datasets
 
         return input_datasets(self.undo_report_path)
 

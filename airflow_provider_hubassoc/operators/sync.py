@@ -132,6 +132,12 @@ class HubSpotSyncAssociationsOperator(HubSpotBatchOperator):
         sync["maxRemovalsExceeded"] = stats.removal_cap is not None and stats.removals > stats.removal_cap
         return {**value, "operation": "sync", "sync": sync}
 
+    def _lineage_inputs(self) -> list[Any]:
+        """OpenLineage: the desired table (a `SqlSource` query's tables, or its file / URI)."""
+        from airflow_provider_hubassoc.lineage import input_datasets
+
+        return input_datasets(self.inputs)
+
     def _push_summary(self, context: Context, value: dict[str, Any]) -> None:
         """A failed sync's summary carries the difference too."""
         super()._push_summary(context, self._with_stats(value))

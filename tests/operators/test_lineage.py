@@ -1,4 +1,4 @@
-"""OpenLineage facets of the write operators (operators/lineage.py through
+"""OpenLineage facets of the write operators (lineage.py through
 `get_openlineage_facets_on_complete`), on real runs against the simulator. The event a real
 `airflow dags test` emits is checked in tests/e2e/test_openlineage.py."""
 
@@ -13,7 +13,7 @@ import pytest
 from openlineage.client.serde import Serde
 
 from airflow_provider_hubassoc.batch.sql_source import SqlSource
-from airflow_provider_hubassoc.operators.lineage import input_datasets, uri_dataset
+from airflow_provider_hubassoc.lineage import input_datasets, uri_dataset
 from airflow_provider_hubassoc.operators.restore import HubSpotRestoreAssociationsOperator
 from hubassoc_simulator import Simulator
 from tests.support.assertions import LeakScan
