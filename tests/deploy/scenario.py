@@ -23,12 +23,14 @@ from tests.deploy.run_watch import RunWatcher
 from tests.deploy.simulators import (
     DELAYED_RATE_LIMIT,
     REPO,
+    Desired,
     LabelRemoval,
     Pair,
     Simulators,
     contact_company_pairs,
     label_ids,
     load_pairs,
+    read_desired,
     write_pairs_csv,
 )
 
@@ -54,6 +56,7 @@ class Launch:
     runs: dict[str, list[RunRef]] = field(default_factory=dict)
     stale_pairs: list[Pair] = field(default_factory=list)
     label_removals: list[LabelRemoval] = field(default_factory=list)
+    mirrored: Desired = field(default_factory=dict)
     deferrable_pairs: list[Pair] = field(default_factory=list)
     reschedule_pairs: list[Pair] = field(default_factory=list)
     load_pairs: list[Pair] = field(default_factory=list)
@@ -74,6 +77,9 @@ def launch_runs(
     api.wait_for_dags([*launch.example_dag_ids, DEFERRABLE_DAG, RESCHEDULE_DAG])
     launch.stale_pairs = read_stale_pairs()
     launch.label_removals = read_label_removals(label_ids(sims.examples_before))
+    launch.mirrored = read_desired(
+        EXAMPLE_DATA / "desired_contact_companies.csv", label_ids(sims.examples_before)
+    )
     _trigger_sensor_runs(api, sims, root, launch)
     for dag_id in launch.example_dag_ids:
         if dag_id != UNDO_DAG:

@@ -33,6 +33,9 @@ LOAD_FIRST_CONTACT, LOAD_FIRST_COMPANY = 200_001, 300_001
 
 Pair = tuple[str, str]
 LabelRemoval = tuple[str, str, frozenset[tuple[str, int]]]
+# The mirror example's desired state: (contact, company) -> the types the pair must hold.
+Desired = dict[Pair, frozenset[tuple[str, int]]]
+UNLABELED = ("HUBSPOT_DEFINED", 279)
 
 
 @dataclass
@@ -108,8 +111,11 @@ def expected_state(
     scratch: Path,
     archived: Iterable[Pair] = (),
     labels_archived: Iterable[LabelRemoval] = (),
+    mirrored: Desired | None = None,
 ) -> dict[str, Any]:
-    """`before` with exactly these removals applied by the simulator's own rules (reverse edges too)."""
+    """`before` with exactly these removals applied by the simulator's own rules (reverse edges
+    too), and the mirror example's contacts made to hold exactly `mirrored` (their scope is apart
+    from every other example's records, so the order of the runs does not matter)."""
     scratch.write_text(json.dumps(before))
     state = SimulatorState.from_file(scratch)
     for fid, tid, labels in labels_archived:
@@ -117,7 +123,31 @@ def expected_state(
     for fid, tid in archived:
         if state.has_record("contacts", fid) and state.has_record("companies", tid):
             state.archive_pair("contacts", fid, "companies", tid)
+    _mirror(state, mirrored or {})
     return state.snapshot()
+
+
+def _mirror(state: SimulatorState, desired: Desired) -> None:
+    """What a mirror sync does to its scope: removes pairs not desired, creates what is missing."""
+    scope = {contact for contact, _ in desired}
+    for (contact, company), _held in state.edges("contacts", "companies").items():
+        if contact in scope and (contact, company) not in desired:
+            state.archive_pair("contacts", contact, "companies", company)
+    for (contact, company), types in desired.items():
+        missing = types - state.labels_of("contacts", contact, "companies", company)
+        if missing:
+            state.add_association("contacts", contact, "companies", company, sorted(missing), mirror=True)
+
+
+def read_desired(path: Path, names: dict[str, tuple[str, int]]) -> Desired:
+    """The mirror example's table: each pair with the unlabeled type and its named labels."""
+    desired: dict[Pair, set[tuple[str, int]]] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            types = desired.setdefault((row["contact_id"], row["company_id"]), {UNLABELED})
+            if row["label"]:
+                types.add(names[row["label"]])
+    return {pair: frozenset(types) for pair, types in desired.items()}
 
 
 def label_ids(snapshot: dict[str, Any]) -> dict[str, tuple[str, int]]:

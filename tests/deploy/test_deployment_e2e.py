@@ -206,6 +206,7 @@ def test_examples_removed_exactly_the_asked_associations(
         deploy_root / "expected-examples.json",
         archived=launch.removed_from_examples,
         labels_archived=launch.label_removals,
+        mirrored=launch.mirrored,
     )
     assert simulators.examples.admin("state") == expected
 
@@ -231,6 +232,7 @@ def test_undo_example_restores_only_what_a_cleanup_removed(
         deploy_root / "expected-examples.json",
         archived=launch.removed_from_examples,
         labels_archived=launch.label_removals,
+        mirrored=launch.mirrored,
     )
     before, after = simulators.examples_before, simulators.examples.admin("state")
     assert (after["records"], after["labels"]) == (before["records"], before["labels"])
