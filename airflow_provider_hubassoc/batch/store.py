@@ -69,17 +69,27 @@ _SCHEMA = (
 )
 
 
+def scratch_database(
+    name: str, schema: Iterable[str], directory: str | None = None
+) -> tuple[str, sqlite3.Connection]:
+    """A temporary SQLite file that spills one run's rows to disk (the pair store, a sync's
+    difference, an undo plan): no journal and no fsync, since it dies with the run. The caller
+    deletes the file."""
+    fd, path = tempfile.mkstemp(prefix=f"hubassoc-{name}-", suffix=".sqlite", dir=directory)
+    os.close(fd)
+    db = sqlite3.connect(path, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    for statement in schema:
+        db.execute(statement)
+    return path, db
+
+
 class PairStore:
     """Unique (from, to, type) rows in a temporary SQLite file, deleted on close."""
 
     def __init__(self, directory: str | None = None) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="hubassoc-pairs-", suffix=".sqlite", dir=directory)
-        os.close(fd)
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        self.path, self._db = scratch_database("pairs", _SCHEMA, directory)
         self.rows_offered = 0
 
     # -- filling (inputs.load_pairs) ----------------------------------------------------------

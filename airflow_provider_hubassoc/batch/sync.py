@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,7 +45,7 @@ from airflow_provider_hubassoc.batch.outcomes import ChunkOutcome, Verdict
 from airflow_provider_hubassoc.batch.run import Phase
 from airflow_provider_hubassoc.batch.sources import is_file_input, iter_inputs, text_lines
 from airflow_provider_hubassoc.batch.sql_source import SqlSource
-from airflow_provider_hubassoc.batch.store import Chunk, PairStore, Row
+from airflow_provider_hubassoc.batch.store import Chunk, PairStore, Row, scratch_database
 from airflow_provider_hubassoc.client.versions import READ_BATCH_LIMIT
 from airflow_provider_hubassoc.models.associations import AssociationCategory, AssociationType
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_record_id, short_repr
@@ -189,13 +188,7 @@ class SyncPlan:
     """The difference in a temporary SQLite file (deleted on close), and the phases that apply it."""
 
     def __init__(self, directory: str | None = None) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="hubassoc-sync-", suffix=".sqlite", dir=directory)
-        os.close(fd)
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        self.path, self._db = scratch_database("sync", _SCHEMA, directory)
         self._lock = threading.Lock()  # the snapshot reads from its helper thread
         self.stats = SyncStats()
         self.digest = ""  # of the desired rows, scope and mode: a retry's checkpoint key

@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +47,7 @@ from airflow_provider_hubassoc.batch.report import (
     pair_status,
     snapshot_types,
 )
-from airflow_provider_hubassoc.batch.store import PairStore, Row
+from airflow_provider_hubassoc.batch.store import PairStore, Row, scratch_database
 from airflow_provider_hubassoc.models.account import Account
 from airflow_provider_hubassoc.models.associations import AssociationType, Pair, pair_of_line
 from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_object_type
@@ -221,13 +220,7 @@ def _recreated(
 def read_undo_plan(path: str) -> UndoPlan:
     """Read a report in one streaming pass. Raises `UndoRefusedError` / `InputValidationError`
     (naming the report line) and `ReportUnreadableError`."""
-    fd, file = tempfile.mkstemp(prefix="hubassoc-undo-", suffix=".sqlite")
-    os.close(fd)
-    db = sqlite3.connect(file)
-    db.execute("PRAGMA journal_mode=OFF")
-    db.execute("PRAGMA synchronous=OFF")
-    for statement in _SCHEMA:
-        db.execute(statement)
+    file, db = scratch_database("undo", _SCHEMA)
     plan = UndoPlan(path, _db=db, _file=file)
     try:
         _fill(plan, db)
