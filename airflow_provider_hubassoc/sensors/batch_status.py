@@ -57,6 +57,10 @@ class StatusVerdict:
     reason: str
 
 
+# The runs this sensor confirms: what they sent must be gone when read back.
+REMOVALS = ("batch_archive", "label_archive")
+
+
 def evaluate_summary(summary: ArchiveSummary, *, verify: bool = True) -> StatusVerdict:
     """Judge the batch statuses of a summary. Pure; the order of the checks is the policy.
 
@@ -69,6 +73,13 @@ def evaluate_summary(summary: ArchiveSummary, *, verify: bool = True) -> StatusV
        therefore done even when `verify=False`; without it the sensor could only time out.
     5. all COMPLETE: read back when `verify`, else done.
     """
+    if summary.operation not in REMOVALS:
+        return StatusVerdict(
+            "fail",
+            f"a {summary.operation} run created associations: this sensor reads back removals, and "
+            "would wait for the created pairs to disappear (read a sync's or restore's outcome in its "
+            "report and summary; a second sync with unchanged inputs sends nothing)",
+        )
     if summary.dry_run:
         return StatusVerdict("done", "dry run: nothing was archived")
     counts = summary.batch_statuses  # unknown status names carry no policy

@@ -93,6 +93,10 @@ def make_sensor(reader: Any, **kwargs: Any) -> HubSpotBatchStatusSensor:
         ),
         ({"onError": "ignore", "totals": {"requested": 10, "failed": 9}}, True, "verify", "COMPLETE"),
         ({"batchStatuses": {"COMPLETE": 1, "SOMETHING_NEW": 1}}, False, "done", "COMPLETE"),
+        # a run that created associations is not "done" when they are gone: refused, not waited on
+        ({"operation": "batch_create"}, True, "fail", "reads back removals"),
+        ({"operation": "sync", "dryRun": True}, True, "fail", "a sync run created associations"),
+        ({"operation": "label_archive"}, True, "verify", "COMPLETE"),
     ],
 )
 def test_evaluate_summary(overrides: dict[str, Any], verify: bool, action: str, reason: str) -> None:
