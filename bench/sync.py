@@ -123,9 +123,9 @@ def child(url: str, token: str, desired: str, report: str, rate_limit: int) -> N
     os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(
         {"conn_type": "hubspot", "host": url, "password": token, "extra": {"rate_limit": rate_limit}}
     )
-    from airflow_provider_hubassoc.batch.run import Target, execute_phases
+    from airflow_provider_hubassoc.batch.run import execute_phases
     from airflow_provider_hubassoc.batch.sender import StopSignal
-    from airflow_provider_hubassoc.batch.settings import RunSettings
+    from airflow_provider_hubassoc.batch.settings import RunSettings, Target
     from airflow_provider_hubassoc.batch.sync import SyncRequest, header_of, plan_sync
     from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
 

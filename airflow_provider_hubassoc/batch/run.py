@@ -44,7 +44,7 @@ from airflow_provider_hubassoc.models.summary import ArchiveSummary, OperationNa
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.batch.inputs import LoadReport
     from airflow_provider_hubassoc.batch.operations import Operation
-    from airflow_provider_hubassoc.batch.settings import RunSettings
+    from airflow_provider_hubassoc.batch.settings import RunSettings, Target
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.associations import Pair
     from airflow_provider_hubassoc.models.responses import AssociationReadResult
@@ -80,20 +80,6 @@ class RunResult:
 
     summary: dict[str, Any]
     failure: BaseException | None
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the run writes: the client and the two object types (checked already)."""
-
-    client: HubSpotClient
-    from_type: str
-    to_type: str
-
-    @property
-    def api_version(self) -> str:
-        version = self.client.api_version
-        return str(getattr(version, "value", version))
 
 
 def now_iso() -> str:

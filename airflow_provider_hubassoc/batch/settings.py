@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.batch.report import RunIdentity
+    from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.models.summary import OnError
 
 ON_ERROR_CHOICES = ("fail", "threshold", "ignore")
@@ -55,3 +56,17 @@ class RunSettings:
         check_positive_int("max_consecutive_failed_chunks", self.max_consecutive_failed_chunks, optional=True)
         if self.snapshot and not self.report_path:
             raise ValueError("snapshot=True needs report_path: the snapshot is written to the report")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the run writes: the client and the two object types (checked already)."""
+
+    client: HubSpotClient
+    from_type: str
+    to_type: str
+
+    @property
+    def api_version(self) -> str:
+        version = self.client.api_version
+        return str(getattr(version, "value", version))

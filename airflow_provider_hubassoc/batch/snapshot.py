@@ -25,8 +25,8 @@ from airflow_provider_hubassoc.models.responses import ReadState
 if TYPE_CHECKING:
     from airflow_provider_hubassoc.batch.operations import Operation
     from airflow_provider_hubassoc.batch.report import ReportFile
-    from airflow_provider_hubassoc.batch.run import Target
     from airflow_provider_hubassoc.batch.sender import StopSignal
+    from airflow_provider_hubassoc.batch.settings import Target
     from airflow_provider_hubassoc.models.responses import (
         AssociatedRecord,
         AssociationLabel,

@@ -53,7 +53,7 @@ from airflow_provider_hubassoc.models.responses import AssociationReadResult, Li
 from airflow_provider_hubassoc.models.summary import PairStatus
 
 if TYPE_CHECKING:
-    from airflow_provider_hubassoc.batch.run import Target
+    from airflow_provider_hubassoc.batch.settings import Target
 
 log = logging.getLogger(__name__)
 

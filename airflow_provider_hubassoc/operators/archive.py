@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_hubassoc.batch.inputs import LoadReport
     from airflow_provider_hubassoc.batch.operations import Operation
-    from airflow_provider_hubassoc.batch.run import Loader, Target
+    from airflow_provider_hubassoc.batch.run import Loader
+    from airflow_provider_hubassoc.batch.settings import Target
     from airflow_provider_hubassoc.batch.store import PairStore
 
 

@@ -14,8 +14,9 @@ from airflow_provider_hubassoc.batch.settings import RunSettings
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_hubassoc.batch.run import Phase, Target
+    from airflow_provider_hubassoc.batch.run import Phase
     from airflow_provider_hubassoc.batch.sender import StopSignal
+    from airflow_provider_hubassoc.batch.settings import Target
     from airflow_provider_hubassoc.client.api import HubSpotClient
     from airflow_provider_hubassoc.hooks.hubspot import HubSpotHook
     from airflow_provider_hubassoc.models.summary import OnError, OperationName
@@ -156,7 +157,7 @@ class HubSpotBatchOperator(BaseOperator):
 
     def target(self, from_object_type: str, to_object_type: str) -> Target:
         """The client and the checked object types (refused before any request)."""
-        from airflow_provider_hubassoc.batch.run import Target
+        from airflow_provider_hubassoc.batch.settings import Target
         from airflow_provider_hubassoc.models.identifiers import InputValidationError, parse_object_type
 
         try:

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_hubassoc.batch.inputs import LoadReport
-    from airflow_provider_hubassoc.batch.run import Loader, Phase, Target
+    from airflow_provider_hubassoc.batch.run import Loader, Phase
+    from airflow_provider_hubassoc.batch.settings import Target
     from airflow_provider_hubassoc.batch.store import PairStore
     from airflow_provider_hubassoc.batch.undo import Key, UndoPlan
     from airflow_provider_hubassoc.models.account import Account

@@ -10,8 +10,7 @@ from airflow_provider_hubassoc.operators.base import HubSpotBatchOperator
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_hubassoc.batch.run import Target
-    from airflow_provider_hubassoc.batch.settings import RunSettings
+    from airflow_provider_hubassoc.batch.settings import RunSettings, Target
     from airflow_provider_hubassoc.batch.sync import Mode, SyncPlan, SyncStats
 
 

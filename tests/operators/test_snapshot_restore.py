@@ -299,7 +299,7 @@ def test_snapshot_reads_are_grouped_by_from_ids_and_chunks(
     chunks = [Chunk(n, pairs[n * 100 : (n + 1) * 100]) for n in range(len(pairs) // 100)]
     reader, report = _CountingReader(), _Report()
     from airflow_provider_hubassoc.batch.operations import ARCHIVE
-    from airflow_provider_hubassoc.batch.run import Target
+    from airflow_provider_hubassoc.batch.settings import Target
 
     target = Target(reader, FT, TT)  # type: ignore[arg-type]
     snapshotter = Snapshotter(target, ARCHIVE, report, StopSignal())  # type: ignore[arg-type]
