@@ -67,6 +67,21 @@ async def _collect(trigger: HubSpotBatchStatusTrigger) -> tuple[list[TriggerEven
 def test_reading_back_ten_thousand_pairs_never_blocks_the_event_loop(
     simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A trigger that blocks the loop does so on every pass. One stall of this test process can
+    also be the OS or a full collection of its heap (pytest's, Airflow's) while other suites load
+    both cores (`make test-matrix` runs two at once), so a read-back gets three tries to show an
+    unblocked loop; all three stalling is the trigger's doing."""
+    worst: list[float] = []
+    for attempt in range(3):
+        worst.append(_read_back_ten_thousand(simulator_factory, tmp_path / str(attempt), monkeypatch))
+        if worst[-1] < BLOCKED_S:
+            return
+    pytest.fail(f"the event loop was blocked in every try: {', '.join(f'{w:.3f} s' for w in worst)}")
+
+
+def _read_back_ten_thousand(simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> float:
+    """One read-back of 10,000 archived pairs (one left for a second pass): its worst loop stall."""
+    tmp_path.mkdir()
     state = SimulatorState.generate(records=10_000, associations=10_000, seed=3)
     sim = simulator_factory(None, state)
     edges = sorted(state.edges("contacts", "companies"))
@@ -88,7 +103,7 @@ def test_reading_back_ten_thousand_pairs_never_blocks_the_event_loop(
     assert (events[0].payload["checked"], events[0].payload["accepted"]) == (10_000, 10_000)
     first_pass = -(-len({f for f, _ in edges}) // 1000)  # one read per 1,000 from ids
     assert sim.counters()["by_endpoint"]["batch_read"] == first_pass + 1  # then one re-read
-    assert worst < BLOCKED_S, f"the event loop was blocked for {worst:.3f} s"
+    return worst
 
 
 def test_a_trickled_reply_cannot_hold_the_event_past_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
