@@ -32,7 +32,7 @@ class AirflowApi:
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = httpx.Client(base_url=self.base_url, timeout=60)
+        self.client = httpx.Client(base_url=self.base_url, timeout=120)
         reply = self.client.post("/auth/token", json={"username": self.username, "password": self.password})
         reply.raise_for_status()
         self.client.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"

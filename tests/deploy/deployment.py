@@ -130,6 +130,10 @@ class Deployment:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__API__WORKERS": "1",
+            # Every example, the 8-partition load and the sensors run at once on two cores with a
+            # SQLite metadata database: the api-server can answer a task late. Airflow's default of
+            # 5 s failed tasks once in a fresh clone; its docs say to raise it under high load.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             "AIRFLOW__API__SECRET_KEY": _fixed_secret(self.root, "api-secret"),
             "AIRFLOW__API_AUTH__JWT_SECRET": _fixed_secret(self.root, "jwt-secret"),
             # Runs come only from the REST API: no scheduled run races the test's runs.
