@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 from pydantic.dataclasses import dataclass
@@ -41,15 +41,7 @@ Endpoint = Literal[
     "oauth_token",
     "account_details",
 ]
-ENDPOINTS: tuple[Endpoint, ...] = (
-    "batch_archive",
-    "labels_archive",
-    "batch_read",
-    "labels",
-    "batch_create",
-    "oauth_token",
-    "account_details",
-)
+ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)  # one list: a new endpoint is named once
 API_ENDPOINTS: frozenset[Endpoint] = frozenset(ENDPOINTS) - {"oauth_token", "account_details"}
 FaultKind = Literal[
     "500",
